@@ -1,0 +1,1 @@
+"""Typer commands: parse, resolve names, call the core, print. No heavy imports at start-up."""

@@ -1,0 +1,50 @@
+"""What every command shares: plugin loading, one-line errors, consoles."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+STATE: dict[str, Any] = {"strict": False}
+
+
+def plugins() -> Any:
+    """Load plugins once; print one warning line if some were skipped."""
+    from mtl.core.plugins import get_plugins
+
+    loaded = get_plugins(strict=STATE["strict"])
+    warning = loaded.warning()
+    if warning and not STATE.get("warned"):
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
+        STATE["warned"] = True
+    return loaded
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(code)
+
+
+def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn user and runtime errors into one line and an exit code (2 and 1), no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from mtl.core.errors import MtlError
+
+        try:
+            return func(*args, **kwargs)
+        except MtlError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper

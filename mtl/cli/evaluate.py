@@ -1,0 +1,79 @@
+"""``mtl evaluate``: reload a run's selected checkpoint and score a split."""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mtl.cli.common import err, out, plugins, reports_errors
+
+
+class Split(StrEnum):
+    train = "train"
+    val = "val"
+    test = "test"
+    all = "all"
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if a is None and isinstance(b, float) and math.isnan(b):
+        return True
+    return a == b
+
+
+@reports_errors
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by 'mtl train'.")],
+    split: Annotated[Split, typer.Option(help="Which split to score.")] = Split.test,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    device: Annotated[
+        str | None, typer.Option(help="auto, cpu or cuda. [default: the run's]")
+    ] = None,
+) -> None:
+    """Reload the run's selected (best validation) checkpoint and score a split.
+
+    The numbers equal the run's results.json for val and test.
+    """
+    from mtl.core.runner import evaluate_run
+    from mtl.core.runs import RESULTS, RunDir, dumps
+    from mtl.core.tables import results_tables
+
+    splits = ("train", "val", "test") if split is Split.all else (split.value,)
+    results = evaluate_run(run_dir, plugins(), splits, device)
+    by_split = {s: results[s] for s in splits}
+    if as_json:
+        out.print(dumps(results), markup=False, soft_wrap=True)
+        return
+    config = json.loads((run_dir / "config.json").read_text())
+    from mtl.core.plugins import get_plugins
+
+    reg = get_plugins().registries
+    dataset = reg.datasets.get(config["dataset"])
+    kinds = {t.name: t.kind for t in dataset.offered_tasks(config["dataset_options"])}
+    primaries = {t: reg.task_types.get(kinds[t]).primary for t in config["tasks"]}
+    title = f"{run_dir} · selected epoch {results['selected_epoch']} by validation {results['select_by']}"
+    for table in results_tables(by_split, primaries, title):
+        out.print(table)
+    saved_path = run_dir / RESULTS
+    if saved_path.exists():
+        saved = RunDir(run_dir).results()
+        for s in splits:
+            if s in saved:
+                fresh = json.loads(dumps(results[s]))
+                if _same(fresh, saved[s]):
+                    err.print(f"[green]{s}: identical to {RESULTS}[/]")
+                else:
+                    err.print(
+                        f"[yellow]{s}: differs from {RESULTS}[/] (different device or versions?)"
+                    )

@@ -1,0 +1,49 @@
+"""The ``mtl`` command: one small Typer app per command module, composed here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mtl import __version__
+from mtl.cli import dummy, evaluate, plugins, train
+from mtl.cli.common import STATE
+
+app = typer.Typer(
+    name="mtl",
+    help="Multi-task learning for music research: pick data, tasks and a sharing "
+    "architecture; train, evaluate and compare.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mtl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail when any plugin cannot be loaded.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    STATE["strict"] = strict
+
+
+app.command("train")(train.train)
+app.command("evaluate")(evaluate.evaluate)
+app.command("dummy")(dummy.dummy)
+app.command("plugins")(plugins.plugins)
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,67 @@
+"""``mtl plugins``: every plugin, what it registers, and load failures."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from mtl.cli.common import out, reports_errors
+from mtl.cli.common import plugins as load
+
+
+@reports_errors
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List plugins, what each registers, and plugins that failed to load.
+
+    Built-in and installed (entry-point group 'mtl') plugins are listed with their
+    components; a plugin that failed to import or register is shown with the reason.
+    MTL_PLUGINS=a,b limits external plugins to those names (empty: none).
+    """
+    loaded = load()
+    reg = loaded.registries
+    if as_json:
+        data = {
+            "plugins": [vars(p) for p in loaded.loaded],
+            "failures": [vars(f) for f in loaded.failures],
+            "components": {
+                r.kind: {
+                    e.name: {
+                        "plugin": e.plugin,
+                        "description": getattr(e.component, "description", ""),
+                    }
+                    for e in r
+                }
+                for r in reg.families.values()
+            },
+        }
+        out.print(json.dumps(data, indent=2), markup=False, soft_wrap=True)
+        return
+    table = Table(title="plugins", title_justify="left")
+    for col in ("plugin", "source", "version", "registers"):
+        table.add_column(col)
+    for p in loaded.loaded:
+        regs = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in p.registered.items())
+        table.add_row(p.name, p.source, p.version, escape(regs) or "—")
+    out.print(table)
+    comps = Table(title="components", title_justify="left")
+    for col in ("kind", "name", "plugin", "description"):
+        comps.add_column(col)
+    for r in reg.families.values():
+        for e in r:
+            comps.add_row(
+                r.kind, e.name, e.plugin, escape(getattr(e.component, "description", "") or "")
+            )
+    out.print(comps)
+    if loaded.failures:
+        bad = Table(title="failed to load (skipped)", title_justify="left", style="red")
+        bad.add_column("plugin")
+        bad.add_column("reason")
+        for f in loaded.failures:
+            bad.add_row(f.name, escape(f.reason))
+        out.print(bad)

@@ -1,0 +1,186 @@
+"""``mtl train``: train a multi-task model and write a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mtl.cli.common import err, plugins, reports_errors
+
+P_DATA = "Data and tasks"
+P_MODEL = "Model"
+P_OPT = "Optimisation"
+P_RUN = "Run"
+
+
+@reports_errors
+def train(
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="Dataset name (see 'mtl plugins'). [default: synthetic]", rich_help_panel=P_DATA
+        ),
+    ] = None,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated task names, e.g. pop,pop_rock,ballad. [default: the dataset's]",
+            rich_help_panel=P_DATA,
+        ),
+    ] = None,
+    dataset_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-o",
+            "--dataset-option",
+            help="Dataset option KEY=VALUE (repeatable), e.g. -o n=20000.",
+            rich_help_panel=P_DATA,
+        ),
+    ] = None,
+    train_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Train on a deterministic subset of N training examples (nested across N for one seed).",
+            rich_help_panel=P_DATA,
+        ),
+    ] = None,
+    whiten: Annotated[
+        bool | None,
+        typer.Option(
+            "--whiten/--no-whiten",
+            help="Standardise inputs to zero mean, unit variance with training statistics, as the founding study (sparse-safe; hurts small training sets). [default: no-whiten]",
+            rich_help_panel=P_DATA,
+        ),
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            help="Sharing architecture: none, low, high, interspersed, or an S/T pattern such as STST. [default: low]",
+            rich_help_panel=P_MODEL,
+        ),
+    ] = None,
+    widths: Annotated[
+        str | None,
+        typer.Option(
+            help="Hidden layer widths. [default: 1024,512,256,128]", rich_help_panel=P_MODEL
+        ),
+    ] = None,
+    dropout: Annotated[
+        str | None,
+        typer.Option(
+            help="One rate (placed after the last two hidden layers, as the founding study) or one rate per layer. [default: 0.5]",
+            rich_help_panel=P_MODEL,
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Maximum epochs. [default: 20]", rich_help_panel=P_OPT)
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Batch size. [default: 128]", rich_help_panel=P_OPT)
+    ] = None,
+    optimizer: Annotated[
+        str | None,
+        typer.Option(
+            help="adagrad, adam, sgd (momentum 0.9) or adadelta. [default: adagrad]",
+            rich_help_panel=P_OPT,
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            help="Learning rate. [default: adagrad 0.01, adam 0.001, sgd 0.01, adadelta 1.0]",
+            rich_help_panel=P_OPT,
+        ),
+    ] = None,
+    weight_decay: Annotated[
+        float | None, typer.Option(help="L2 weight decay. [default: 0]", rich_help_panel=P_OPT)
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(
+            help="Stop after N epochs without validation improvement. [default: off]",
+            rich_help_panel=P_OPT,
+        ),
+    ] = None,
+    select_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Validation metric that selects the best epoch, TASK:METRIC. [default: first task's primary metric]",
+            rich_help_panel=P_OPT,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Training seed. [default: 0]", rich_help_panel=P_RUN)
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="auto, cpu or cuda. [default: auto]", rich_help_panel=P_RUN)
+    ] = None,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Run directory. [default: runs/<dataset>-<arch>-<time>]", rich_help_panel=P_RUN
+        ),
+    ] = None,
+    report: Annotated[
+        str | None,
+        typer.Option(
+            help="Reporters, comma-separated: console, plots, ... (jsonl is always on). [default: console]",
+            rich_help_panel=P_RUN,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="TOML file with the same keys as these flags; flags override it.",
+            rich_help_panel=P_RUN,
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue an interrupted run from its directory.", rich_help_panel=P_RUN),
+    ] = None,
+) -> None:
+    """Train a multi-task model; validation selects the epoch, test is scored once.
+
+    Example: mtl train --dataset synthetic --arch low --tasks pop,pop_rock,ballad --epochs 20
+    """
+    from mtl.core.config import build_config
+    from mtl.core.runner import resume_run, start_run
+
+    flags = {
+        "dataset": dataset,
+        "tasks": tasks,
+        "dataset_options": dataset_option or None,
+        "train_size": train_size,
+        "whiten": whiten,
+        "arch": arch,
+        "widths": widths,
+        "dropout": dropout,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "optimizer": optimizer,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "patience": patience,
+        "select_by": select_by,
+        "seed": seed,
+        "device": device,
+        "run_dir": str(run_dir) if run_dir else None,
+        "report": report,
+    }
+    loaded = plugins()
+    try:
+        if resume is not None:
+            if config is not None:
+                err.print(
+                    "[yellow]warning:[/] --config is ignored with --resume (the run's config is used)"
+                )
+            run, _ = resume_run(resume, loaded, flags)
+        else:
+            run, _ = start_run(build_config(config, flags), loaded)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: the last finished epoch is checkpointed; continue with")
+        err.print(f"  mtl train --resume {run_dir or resume or '<run directory printed above>'}")
+        raise typer.Exit(130) from None

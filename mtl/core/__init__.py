@@ -1,0 +1,1 @@
+"""The contract and the engine: no concrete datasets or models live here."""

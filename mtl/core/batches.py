@@ -1,0 +1,55 @@
+"""Inputs and targets on the device, sliced into batches by index tensors.
+
+Nothing here loops over examples in Python: a sparse batch is gathered from the
+CSR arrays with one ``repeat_interleave`` and fed to an embedding-bag layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from mtl.core.data import DenseInputs, Inputs, SparseInputs
+
+
+@dataclass
+class SparseBatch:
+    """Rows of a CSR matrix in embedding-bag form: flat columns, values, row offsets."""
+
+    cols: torch.Tensor
+    vals: torch.Tensor
+    offsets: torch.Tensor
+    size: int
+
+
+class DeviceDense:
+    def __init__(self, inputs: DenseInputs, device: torch.device):
+        self.x = torch.as_tensor(inputs.x).to(device)
+
+    def take(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.x.index_select(0, idx)
+
+
+class DeviceSparse:
+    def __init__(self, inputs: SparseInputs, device: torch.device):
+        self.indptr = torch.as_tensor(inputs.indptr).to(device)
+        self.indices = torch.as_tensor(inputs.indices).to(device)
+        self.data = torch.as_tensor(inputs.data).to(device)
+
+    def take(self, idx: torch.Tensor) -> SparseBatch:
+        starts = self.indptr.index_select(0, idx)
+        lengths = self.indptr.index_select(0, idx + 1) - starts
+        offsets = torch.cumsum(lengths, 0) - lengths
+        total = int(offsets[-1] + lengths[-1]) if len(idx) else 0
+        pos = torch.repeat_interleave(starts - offsets, lengths, output_size=total)
+        pos += torch.arange(total, device=pos.device)
+        return SparseBatch(self.indices[pos], self.data[pos], offsets, len(idx))
+
+
+def to_device(inputs: Inputs, device: torch.device) -> DeviceDense | DeviceSparse:
+    if isinstance(inputs, SparseInputs):
+        return DeviceSparse(inputs, device)
+    if isinstance(inputs, DenseInputs):
+        return DeviceDense(inputs, device)
+    raise TypeError(f"unsupported input container {type(inputs).__name__}")

@@ -1,0 +1,189 @@
+"""Training configuration: defaults, TOML files and command-line flags, merged and checked.
+
+Precedence: defaults < ``--config FILE.toml`` < flags. TOML keys are the flag names
+(``batch-size`` or ``batch_size``); dataset options go in a ``[dataset-options]``
+table (or ``dataset-options = ["n=100"]``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from mtl.core.errors import UserError
+from mtl.core.options import split_assignments
+from mtl.core.registry import did_you_mean
+
+OPTIMIZERS = ("adagrad", "adam", "sgd", "adadelta")
+DEFAULT_LR = {"adagrad": 0.01, "adam": 1e-3, "sgd": 0.01, "adadelta": 1.0}
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "synthetic"
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    arch: str = "low"
+    tasks: list[str] = field(default_factory=list)
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float | None = None
+    optimizer: str = "adagrad"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    dropout: list[float] | None = None
+    widths: list[int] = field(default_factory=lambda: [1024, 512, 256, 128])
+    whiten: bool = False
+    train_size: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    run_dir: str | None = None
+    report: list[str] = field(default_factory=lambda: ["console"])
+    patience: int | None = None
+    select_by: str | None = None
+    eval_batch_size: int = 1024
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def layer_dropout(self) -> list[float]:
+        """Dropout after each hidden layer: the founding study's 0.5 after the last two by
+        default; one value is placed there too; a list gives one rate per layer."""
+        n = len(self.widths)
+        rates = self.dropout if self.dropout is not None else [0.5]
+        if len(rates) == 1:
+            return [0.0] * max(n - 2, 0) + [rates[0]] * min(n, 2)
+        if len(rates) != n:
+            raise UserError(
+                f"--dropout gives {len(rates)} rates for {n} hidden layers; "
+                "give one rate, or one per layer"
+            )
+        return list(rates)
+
+
+KEYS = {f.name: f for f in fields(TrainConfig)}
+
+
+def _list(value: Any, key: str) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value]
+    raise UserError(f"'{key}' must be a comma-separated string or a list; got {value!r}")
+
+
+def _number(value: Any, key: str, kind: type, minimum: float | None = None) -> Any:
+    try:
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        out = kind(value)
+    except (TypeError, ValueError):
+        word = "an integer" if kind is int else "a number"
+        raise UserError(f"'{key}' must be {word}; got {value!r}") from None
+    if minimum is not None and out < minimum:
+        raise UserError(f"'{key}' must be at least {minimum}; got {out}")
+    return out
+
+
+def coerce(key: str, value: Any) -> Any:
+    """Parse one setting (from a flag or a TOML file) into its typed value."""
+    if value is None:
+        return None
+    match key:
+        case "tasks" | "report":
+            return _list(value, key)
+        case "widths":
+            widths = [_number(v, key, int, 1) for v in _list(value, key)]
+            if not widths:
+                raise UserError("'widths' needs at least one layer width, e.g. 1024,512,256,128")
+            return widths
+        case "dropout":
+            rates = [_number(v, key, float, 0.0) for v in _list(value, key)]
+            if any(r >= 1 for r in rates):
+                raise UserError(f"'dropout' rates must be in [0, 1); got {rates}")
+            return rates
+        case "epochs" | "batch_size" | "eval_batch_size":
+            return _number(value, key, int, 1)
+        case "train_size" | "patience":
+            return _number(value, key, int, 1)
+        case "seed":
+            return _number(value, key, int, 0)
+        case "lr":
+            return _number(value, key, float, 0.0)
+        case "weight_decay" | "momentum":
+            return _number(value, key, float, 0.0)
+        case "optimizer" | "device":
+            choices = OPTIMIZERS if key == "optimizer" else DEVICES
+            v = str(value).lower()
+            if v not in choices:
+                raise UserError(
+                    f"'{key}' must be one of {', '.join(choices)}; got '{value}'"
+                    f"{did_you_mean(v, list(choices))}"
+                )
+            return v
+        case "whiten":
+            if isinstance(value, bool):
+                return value
+            raise UserError(f"'whiten' must be true or false; got {value!r}")
+        case "dataset_options":
+            if isinstance(value, dict):
+                return {str(k): v for k, v in value.items()}
+            return split_assignments(_list(value, key))
+        case "select_by":
+            task, sep, metric = str(value).partition(":")
+            if not sep or not task or not metric:
+                raise UserError(f"'select-by' must be TASK:METRIC, e.g. pop:roc_auc; got '{value}'")
+            return str(value)
+        case _:
+            return str(value)
+
+
+def normalise_key(key: str) -> str:
+    return key.replace("-", "_")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Settings from a TOML file, keys checked and values coerced."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file '{path}' does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"config file '{path}' is not valid TOML: {exc}") from None
+    out = {}
+    valid = sorted(k.replace("_", "-") for k in KEYS)
+    for key, value in raw.items():
+        k = normalise_key(key)
+        if k not in KEYS:
+            raise UserError(
+                f"unknown key '{key}' in config file '{path}'"
+                f"{did_you_mean(key, valid)}; valid keys: {', '.join(valid)}"
+            )
+        out[k] = coerce(k, value)
+    return out
+
+
+def build_config(
+    file: Path | None = None,
+    flags: dict[str, Any] | None = None,
+    base: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Merge ``base`` (e.g. a resumed run's config), a TOML file and flags (None = not given)."""
+    merged: dict[str, Any] = dict(base or {})
+    if file is not None:
+        merged.update(read_toml(file))
+    for key, value in (flags or {}).items():
+        if value is None:
+            continue
+        value = coerce(key, value)
+        if key == "dataset_options":
+            merged[key] = {**merged.get(key, {}), **value}
+        else:
+            merged[key] = value
+    return TrainConfig(**merged)

@@ -1,0 +1,30 @@
+"""The dataset component interface."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from mtl.core.data import MultiTaskData, TaskSpec
+from mtl.core.options import Option
+
+
+class Dataset(ABC):
+    """A source of :class:`MultiTaskData`.
+
+    Subclasses set ``description``, ``options`` (the ``-o KEY=VALUE`` settings they
+    accept) and ``default_tasks``; the core validates options and task names before
+    calling :meth:`load`, so ``load`` receives parsed values and offered task names.
+    """
+
+    description: str = ""
+    options: tuple[Option, ...] = ()
+    default_tasks: tuple[str, ...] = ()
+
+    @abstractmethod
+    def offered_tasks(self, options: dict[str, Any]) -> list[TaskSpec]:
+        """Every task this dataset can provide with these options (cheap to call)."""
+
+    @abstractmethod
+    def load(self, options: dict[str, Any], tasks: list[str]) -> MultiTaskData:
+        """Load inputs, the named tasks' targets and masks, and the splits."""

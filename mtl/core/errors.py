@@ -1,0 +1,19 @@
+"""Exceptions that the CLI turns into one readable line and an exit code."""
+
+
+class MtlError(Exception):
+    """Base class of errors meant for the user; ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class UserError(MtlError):
+    """A mistake in what the user asked for (names, options, files): exit code 2."""
+
+    exit_code = 2
+
+
+class RunFailure(MtlError):
+    """Something went wrong while doing valid work (e.g. training diverged): exit code 1."""
+
+    exit_code = 1

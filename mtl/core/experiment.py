@@ -1,0 +1,187 @@
+"""Assembling a run from a configuration: dataset, tasks, architecture, model.
+
+Every name is resolved and every option checked before any data is loaded, so a
+mistake costs nothing and leaves nothing on disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mtl.core.architecture import Architecture, ModelSpec
+from mtl.core.config import TrainConfig
+from mtl.core.data import MultiTaskData, TaskSpec
+from mtl.core.dataset import Dataset
+from mtl.core.errors import UserError
+from mtl.core.options import resolve_options
+from mtl.core.plugins import Plugins
+from mtl.core.registry import unknown_name_message
+from mtl.core.task_type import TaskType
+
+
+@dataclass
+class Selection:
+    """The validation metric that picks the best epoch."""
+
+    task: str
+    metric: str
+    higher_is_better: bool
+
+    def __str__(self) -> str:
+        return f"{self.task}:{self.metric} ({'higher' if self.higher_is_better else 'lower'} is better)"
+
+    def better(self, value: float, best: float | None) -> bool:
+        if value is None or not np.isfinite(value):
+            return False
+        if best is None:
+            return True
+        return value > best if self.higher_is_better else value < best
+
+
+@dataclass
+class Experiment:
+    config: TrainConfig
+    plugins: Plugins
+    dataset: Dataset
+    options: dict[str, Any]
+    data: MultiTaskData
+    task_types: list[TaskType]
+    stats: list[dict[str, float]]
+    model_spec: ModelSpec
+    model: nn.Module
+    device: torch.device
+    selection: Selection
+
+    @property
+    def specs(self) -> list[TaskSpec]:
+        return self.data.tasks
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError(
+            "--device cuda was asked for but no CUDA GPU is available; use --device cpu"
+        )
+    return torch.device(name)
+
+
+def resolve_tasks(dataset_name: str, offered: list[TaskSpec], wanted: list[str]) -> list[TaskSpec]:
+    by_name = {t.name: t for t in offered}
+    if not wanted:
+        raise UserError(f"no tasks given; pass --tasks, e.g. --tasks {','.join(list(by_name)[:3])}")
+    if len(set(wanted)) != len(wanted):
+        raise UserError(f"--tasks names a task twice: {','.join(wanted)}")
+    for name in wanted:
+        if name not in by_name:
+            raise UserError(
+                unknown_name_message(f"task for dataset '{dataset_name}'", name, list(by_name))
+            )
+    return [by_name[n] for n in wanted]
+
+
+def resolve_selection(
+    config: TrainConfig, specs: list[TaskSpec], types: list[TaskType]
+) -> Selection:
+    if config.select_by is None:
+        return Selection(specs[0].name, types[0].primary, types[0].direction(types[0].primary))
+    task, _, metric = config.select_by.partition(":")
+    names = [s.name for s in specs]
+    if task not in names:
+        raise UserError(
+            f"--select-by names task '{task}', which is not among --tasks ({', '.join(names)})"
+        )
+    tt = types[names.index(task)]
+    valid = [m.name for m in tt.metrics]
+    if metric not in valid:
+        raise UserError(unknown_name_message(f"metric for task '{task}'", metric, valid))
+    return Selection(task, metric, tt.direction(metric))
+
+
+def train_subset(train: np.ndarray, size: int | None, seed: int) -> np.ndarray:
+    """A deterministic subset of ``size`` training rows; subsets of one seed are nested."""
+    if size is None:
+        return train
+    if size > len(train):
+        raise UserError(
+            f"--train-size {size} is larger than the training split ({len(train)} examples)"
+        )
+    order = np.random.default_rng(seed).permutation(len(train))
+    return np.sort(train[order[:size]])
+
+
+def prepare(
+    config: TrainConfig, plugins: Plugins, stats: list[dict[str, float]] | None = None
+) -> Experiment:
+    """Resolve names, load data and build the (untrained) model for ``config``."""
+    reg = plugins.registries
+    dataset: Dataset = reg.datasets.get(config.dataset)
+    options = resolve_options(
+        dataset.options, config.dataset_options, f"dataset '{config.dataset}'"
+    )
+    arch: Architecture = reg.architectures.get(config.arch)
+    for name in config.report:
+        reg.reporters.get(name)
+    device = resolve_device(config.device)
+    wanted = config.tasks or list(dataset.default_tasks)
+    specs = resolve_tasks(config.dataset, dataset.offered_tasks(options), wanted)
+    types: list[TaskType] = [reg.task_types.get(s.kind) for s in specs]
+    selection = resolve_selection(config, specs, types)
+    dropout = config.layer_dropout()
+
+    data = dataset.load(options, [s.name for s in specs]).select([s.name for s in specs])
+    if len(data.splits["train"]) == 0:
+        raise UserError(f"dataset '{config.dataset}' has an empty training split")
+    data = data.with_train_subset(
+        train_subset(data.splits["train"], config.train_size, config.seed)
+    )
+    train = data.splits["train"]
+
+    fitted = []
+    for spec, tt in zip(specs, types, strict=True):
+        y, m = data.targets[spec.name], data.masks[spec.name]
+        problem = tt.validate(spec, y[m])
+        if problem:
+            raise UserError(f"task '{spec.name}' of dataset '{config.dataset}': {problem}")
+        labelled = train[m[train]]
+        if len(labelled) == 0:
+            raise UserError(
+                f"task '{spec.name}' has no labelled example in the training split; "
+                "drop it from --tasks or use more training data"
+            )
+        fitted.append(tt.fit(spec, y[labelled]))
+
+    mean = std = None
+    if config.whiten:
+        mean, std = data.inputs.column_stats(train)
+    model_spec = ModelSpec(
+        input_kind=data.inputs.kind,
+        input_dim=data.inputs.dim,
+        task_names=[s.name for s in specs],
+        output_dims=[tt.output_dim(s) for s, tt in zip(specs, types, strict=True)],
+        widths=list(config.widths),
+        dropout=dropout,
+        input_mean=mean,
+        input_std=std,
+    )
+    torch.manual_seed(config.seed)
+    model = arch.build(model_spec).to(device)
+    return Experiment(
+        config=config,
+        plugins=plugins,
+        dataset=dataset,
+        options=options,
+        data=data,
+        task_types=types,
+        stats=stats if stats is not None else fitted,
+        model_spec=model_spec,
+        model=model,
+        device=device,
+        selection=selection,
+    )

@@ -1,0 +1,127 @@
+"""Typed registries of named components, filled by plugins.
+
+Each component family (datasets, architectures, task types, reporters) has one
+:class:`Registry`. A plugin's registration hook receives a :class:`PluginRegistry`,
+a staging view: its additions land only if the whole plugin registers cleanly.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from mtl.core.errors import UserError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class RegistrationError(Exception):
+    """A plugin registered something invalid (bad or duplicate name)."""
+
+
+@dataclass
+class Entry:
+    name: str
+    component: Any
+    plugin: str
+
+
+def did_you_mean(name: str, candidates: list[str]) -> str:
+    """' (did you mean 'x'?)' for the closest candidate, or ''."""
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown_name_message(kind: str, name: str, known: list[str], hint: str = "") -> str:
+    listing = ", ".join(sorted(known)) or "none registered"
+    return f"unknown {kind} '{name}'{did_you_mean(name, known)}; available: {listing}{hint}"
+
+
+@dataclass
+class Registry:
+    """Named components of one family, e.g. ``Registry('dataset')``."""
+
+    kind: str
+    entries: dict[str, Entry] = field(default_factory=dict)
+    resolvers: list[tuple[Callable[[str], Any], str]] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.entries
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries[n] for n in self.names())
+
+    def get(self, name: str) -> Any:
+        """The component called ``name``; a :class:`UserError` listing the options if unknown."""
+        if name in self.entries:
+            return self.entries[name].component
+        for resolve, _plugin in self.resolvers:
+            component = resolve(name)
+            if component is not None:
+                return component
+        hint = ""
+        if self.resolvers:
+            docs = [getattr(r, "__doc__", None) for r, _ in self.resolvers]
+            hint = "".join(f"; or {d.strip().splitlines()[0]}" for d in docs if d)
+        raise UserError(unknown_name_message(self.kind, name, self.names(), hint))
+
+    def owner(self, name: str) -> str:
+        return self.entries[name].plugin
+
+
+class PluginRegistry:
+    """What a registration hook receives: records one plugin's additions to one family."""
+
+    def __init__(self, registry: Registry, plugin: str):
+        self.kind = registry.kind
+        self._registry = registry
+        self.plugin = plugin
+        self.added: list[Entry] = []
+        self.resolvers: list[Callable[[str], Any]] = []
+
+    def add(self, name: str, component: Any) -> None:
+        """Register ``component`` under ``name``; duplicate names are rejected."""
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise RegistrationError(f"invalid {self.kind} name {name!r}")
+        if name in self._registry.entries:
+            other = self._registry.entries[name].plugin
+            raise RegistrationError(
+                f"{self.kind} '{name}' is already registered by plugin '{other}'"
+            )
+        if any(e.name == name for e in self.added):
+            raise RegistrationError(f"{self.kind} '{name}' registered twice")
+        self.added.append(Entry(name, component, self.plugin))
+
+    def add_resolver(self, resolve: Callable[[str], Any]) -> None:
+        """Accept a family of names: ``resolve(name)`` returns a component or ``None``."""
+        self.resolvers.append(resolve)
+
+    def commit(self) -> None:
+        for entry in self.added:
+            self._registry.entries[entry.name] = entry
+        self._registry.resolvers.extend((r, self.plugin) for r in self.resolvers)
+
+
+@dataclass
+class Registries:
+    """All component families; ``families`` maps each hook name to its registry."""
+
+    datasets: Registry = field(default_factory=lambda: Registry("dataset"))
+    architectures: Registry = field(default_factory=lambda: Registry("architecture"))
+    task_types: Registry = field(default_factory=lambda: Registry("task type"))
+    reporters: Registry = field(default_factory=lambda: Registry("reporter"))
+
+    @property
+    def families(self) -> dict[str, Registry]:
+        return {
+            "mtl_register_datasets": self.datasets,
+            "mtl_register_architectures": self.architectures,
+            "mtl_register_task_types": self.task_types,
+            "mtl_register_reporters": self.reporters,
+        }

@@ -1,0 +1,135 @@
+"""Starting, resuming and evaluating runs: what the CLI commands call."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from mtl.core.config import TrainConfig, build_config
+from mtl.core.errors import UserError
+from mtl.core.experiment import Experiment, prepare
+from mtl.core.plugins import Plugins
+from mtl.core.reporter import Reporter
+from mtl.core.runs import (
+    CONFIG,
+    LAST,
+    MANIFEST,
+    RESULTS,
+    RunDir,
+    default_run_dir,
+    manifest,
+    write_json,
+)
+from mtl.core.train import STOP_FILE, Trainer, score_checkpoint
+
+ALWAYS_ON_REPORTERS = ("jsonl",)
+RESUMABLE_OVERRIDES = {"epochs", "patience", "report", "device", "eval_batch_size"}
+
+
+def resolved_config(exp: Experiment, run_dir: Path) -> TrainConfig:
+    """The configuration with every default made explicit, as saved in ``config.json``."""
+    cfg = exp.config
+    return dataclasses.replace(
+        cfg,
+        tasks=[s.name for s in exp.specs],
+        dataset_options=dict(exp.options),
+        lr=cfg.learning_rate,
+        dropout=cfg.layer_dropout(),
+        run_dir=str(run_dir),
+    )
+
+
+def make_reporters(
+    plugins: Plugins, names: list[str], extra: list[Reporter] | None
+) -> list[Reporter]:
+    wanted = list(ALWAYS_ON_REPORTERS) + [n for n in names if n not in ALWAYS_ON_REPORTERS]
+    return [plugins.registries.reporters.get(n)() for n in wanted] + list(extra or [])
+
+
+def _fit(trainer: Trainer) -> dict[str, Any]:
+    try:
+        return trainer.fit()
+    finally:
+        for r in trainer.reporters:
+            r.close()
+
+
+def start_run(
+    config: TrainConfig, plugins: Plugins, extra_reporters: list[Reporter] | None = None
+) -> tuple[RunDir, dict[str, Any]]:
+    """Train a new run; everything is validated before the run directory is created."""
+    exp = prepare(config, plugins)
+    reporters = make_reporters(plugins, config.report, extra_reporters)
+    path = Path(config.run_dir) if config.run_dir else default_run_dir(config.dataset, config.arch)
+    run = RunDir.create(path)
+    exp.config = resolved_config(exp, run.path)
+    write_json(run.file(CONFIG), exp.config.to_dict())
+    write_json(
+        run.file(MANIFEST),
+        manifest(exp.config.to_dict(), plugins, exp.data.fingerprint(), str(exp.device)),
+    )
+    return run, _fit(Trainer(exp, run, reporters))
+
+
+def resume_run(
+    path: Path,
+    plugins: Plugins,
+    flags: dict[str, Any] | None = None,
+    extra_reporters: list[Reporter] | None = None,
+) -> tuple[RunDir, dict[str, Any]]:
+    """Continue an interrupted run from ``last.pt``; ends where an uninterrupted run would."""
+    run = RunDir.open(path)
+    saved = run.config()
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    for key in flags:
+        if key not in RESUMABLE_OVERRIDES:
+            raise UserError(
+                f"--{key.replace('_', '-')} cannot change when resuming (the run was started "
+                f"with {saved.get(key)!r}); only {', '.join(sorted(RESUMABLE_OVERRIDES))} may"
+            )
+    config = build_config(base=saved, flags=flags)
+    exp = prepare(config, plugins)
+    if exp.data.fingerprint() != run.manifest().get("data_fingerprint"):
+        raise UserError(
+            f"the data of dataset '{config.dataset}' changed since run '{run.path}' started "
+            "(fingerprint differs); start a new run"
+        )
+    state = run.load_checkpoint(LAST, map_location=exp.device)
+    reporters = make_reporters(plugins, config.report, extra_reporters)
+    trainer = Trainer(exp, run, reporters)
+    trainer.restore(state)
+    (run.path / STOP_FILE).unlink(missing_ok=True)
+    if trainer.status == "stopped" or (
+        trainer.status == "completed" and trainer.epoch < config.epochs
+    ):
+        trainer.status = "running"
+    write_json(run.file(CONFIG), config.to_dict())
+    run.truncate_metrics(trainer.epoch)
+    if trainer.status != "running" and run.file(RESULTS).exists():
+        for r in reporters:
+            r.close()
+        return run, run.results()
+    return run, _fit(trainer)
+
+
+def load_experiment(
+    path: Path, plugins: Plugins, device: str | None = None
+) -> tuple[RunDir, Experiment]:
+    """A finished or running run's experiment, rebuilt from its saved configuration."""
+    run = RunDir.open(path)
+    try:
+        config = build_config(base=run.config(), flags={"device": device})
+    except TypeError as exc:
+        raise UserError(
+            f"'{run.file(CONFIG)}' does not hold an mtl training config ({exc})"
+        ) from None
+    return run, prepare(config, plugins)
+
+
+def evaluate_run(
+    path: Path, plugins: Plugins, splits: tuple[str, ...], device: str | None = None
+) -> dict[str, Any]:
+    """Reload ``best.pt`` and score ``splits``: the numbers ``results.json`` holds."""
+    run, exp = load_experiment(path, plugins, device)
+    return score_checkpoint(exp, run, splits=splits)

@@ -1,0 +1,216 @@
+"""Run directories: layout, atomic writes, checkpoints and the manifest.
+
+A run directory holds ``config.json``, ``manifest.json``, ``metrics.jsonl``,
+``checkpoints/best.pt`` and ``checkpoints/last.pt``, ``results.json`` and plots.
+Every file is written to a temporary file in the same directory, fsynced, then
+renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mtl.core.errors import UserError
+
+CONFIG = "config.json"
+MANIFEST = "manifest.json"
+METRICS = "metrics.jsonl"
+RESULTS = "results.json"
+BEST = "checkpoints/best.pt"
+LAST = "checkpoints/last.pt"
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _clean(value: Any) -> Any:
+    """NaN/inf → None so files stay strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def dumps(value: Any, indent: int | None = 2) -> str:
+    return json.dumps(_clean(value), indent=indent, default=_json_default, allow_nan=False)
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
+    """Write via ``write(fileobj)`` to a temp file beside ``path``, fsync, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, value: Any) -> None:
+    atomic_write(path, lambda fh: fh.write(dumps(value) + "\n"))
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"'{path}' is missing") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"'{path}' is not valid JSON ({exc}); the run directory is damaged"
+        ) from None
+
+
+def git_commit(start: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(start), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def default_run_dir(dataset: str, arch: str, root: Path = Path("runs")) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = root / f"{dataset}-{arch}-{stamp}"
+    path, i = base, 1
+    while path.exists():
+        i += 1
+        path = base.with_name(f"{base.name}-{i}")
+    return path
+
+
+class RunDir:
+    """A run directory on disk."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        """An existing run directory; a :class:`UserError` if ``path`` is not one."""
+        path = Path(path)
+        if not path.is_dir():
+            raise UserError(f"run directory '{path}' does not exist")
+        if not (path / CONFIG).is_file() or not (path / MANIFEST).is_file():
+            raise UserError(
+                f"'{path}' is not an mtl run directory (no {CONFIG} / {MANIFEST}); "
+                "give the directory 'mtl train' printed"
+            )
+        return cls(path)
+
+    @classmethod
+    def create(cls, path: Path) -> RunDir:
+        """A new run directory; refuses to reuse a non-empty one."""
+        path = Path(path)
+        if path.exists() and any(path.iterdir()):
+            hint = "use --resume to continue it" if (path / CONFIG).exists() else "choose another"
+            raise UserError(f"run directory '{path}' already exists and is not empty; {hint}")
+        (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    def config(self) -> dict[str, Any]:
+        return read_json(self.file(CONFIG))
+
+    def manifest(self) -> dict[str, Any]:
+        return read_json(self.file(MANIFEST))
+
+    def results(self) -> dict[str, Any]:
+        return read_json(self.file(RESULTS))
+
+    def append_metrics(self, records: list[dict[str, Any]]) -> None:
+        text = "".join(dumps(r, indent=None) + "\n" for r in records)
+        with open(self.file(METRICS), "a") as fh:
+            fh.write(text)
+            fh.flush()
+
+    def metrics(self) -> list[dict[str, Any]]:
+        path = self.file(METRICS)
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def truncate_metrics(self, last_epoch: int) -> None:
+        """Keep only records up to ``last_epoch`` (used when resuming)."""
+        keep = [r for r in self.metrics() if r.get("epoch", 0) <= last_epoch]
+        atomic_write(
+            self.file(METRICS), lambda fh: fh.write("".join(dumps(r, None) + "\n" for r in keep))
+        )
+
+    def save_checkpoint(self, name: str, state: dict[str, Any]) -> None:
+        import torch
+
+        atomic_write(self.file(name), lambda fh: torch.save(state, fh), binary=True)
+
+    def load_checkpoint(self, name: str, map_location: Any = "cpu") -> dict[str, Any]:
+        import torch
+
+        path = self.file(name)
+        if not path.is_file():
+            raise UserError(f"checkpoint '{path}' is missing; the run never finished an epoch")
+        try:
+            state = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(
+                f"checkpoint '{path}' is corrupted or not an mtl checkpoint ({reason}); "
+                "re-run training or restore the file"
+            ) from None
+        if not isinstance(state, dict) or "model" not in state:
+            raise UserError(f"checkpoint '{path}' is not an mtl checkpoint (no model state)")
+        return state
+
+
+def manifest(config: dict[str, Any], plugins: Any, fingerprint: str, device: str) -> dict[str, Any]:
+    import numpy
+    import torch
+
+    from mtl import __version__
+
+    return {
+        "mtl_version": __version__,
+        "torch_version": torch.__version__,
+        "numpy_version": numpy.__version__,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+        "command": sys.argv,
+        "git_commit": git_commit(Path(__file__).resolve().parent),
+        "plugins": [
+            {"name": p.name, "source": p.source, "version": p.version, "module": p.module}
+            for p in plugins.loaded
+        ],
+        "data_fingerprint": fingerprint,
+        "seed": config["seed"],
+        "device": device,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

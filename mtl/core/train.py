@@ -1,0 +1,301 @@
+"""The trainer: batches on the device, masked multi-task loss, validation-only selection.
+
+One epoch is a shuffled pass over the training split in index slices; the loss of
+each task is averaged over its labelled examples in the batch and the task losses
+are summed. After every epoch the model is scored on a fixed training subset and on
+the validation split; the best validation epoch is checkpointed and the test split
+is scored once, at the end, with that checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+
+from mtl.core.batches import to_device
+from mtl.core.config import TrainConfig
+from mtl.core.errors import RunFailure
+from mtl.core.experiment import Experiment
+from mtl.core.reporter import Reporter, RunInfo
+from mtl.core.runs import BEST, LAST, RESULTS, RunDir, write_json
+
+TRAIN_EVAL_MAX = 10_000
+STOP_FILE = "STOP"
+
+
+def make_optimizer(config: TrainConfig, params: Any) -> torch.optim.Optimizer:
+    lr, wd = config.learning_rate, config.weight_decay
+    match config.optimizer:
+        case "adagrad":
+            return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+        case "adam":
+            return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        case "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+        case "adadelta":
+            return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
+    raise ValueError(config.optimizer)
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+class DeviceData:
+    """Inputs, encoded targets, masks and split indices on the training device."""
+
+    def __init__(self, exp: Experiment):
+        dev = exp.device
+        data = exp.data
+        self.inputs = to_device(data.inputs, dev)
+        self.targets = [
+            tt.encode(spec, data.targets[spec.name], st).to(dev)
+            for spec, tt, st in zip(exp.specs, exp.task_types, exp.stats, strict=True)
+        ]
+        self.masks = [torch.as_tensor(data.masks[s.name]).to(dev) for s in exp.specs]
+        self.splits = {k: torch.as_tensor(v).to(dev) for k, v in data.splits.items()}
+
+
+def batch_loss(
+    exp: Experiment, dd: DeviceData, outputs: list[torch.Tensor], idx: torch.Tensor
+) -> torch.Tensor:
+    """Sum over tasks of the mean loss over the batch's labelled examples."""
+    total = outputs[0].new_zeros(())
+    for t, tt in enumerate(exp.task_types):
+        mask = dd.masks[t].index_select(0, idx)
+        per_example = tt.loss(outputs[t], dd.targets[t].index_select(0, idx))
+        total = total + (per_example * mask).sum() / mask.sum().clamp(min=1)
+    return total
+
+
+@torch.no_grad()
+def evaluate_split(
+    exp: Experiment, dd: DeviceData, rows: torch.Tensor, details: bool = False
+) -> tuple[dict[str, dict[str, Any]], float]:
+    """Metrics per task (original units) and the mean training loss over ``rows``."""
+    model = exp.model
+    was_training = model.training
+    model.eval()
+    bs = exp.config.eval_batch_size
+    chunks: list[list[torch.Tensor]] = [[] for _ in exp.specs]
+    loss_sum, batches = 0.0, 0
+    for start in range(0, len(rows), bs):
+        idx = rows[start : start + bs]
+        outputs = model(dd.inputs.take(idx))
+        loss_sum += float(batch_loss(exp, dd, outputs, idx)) * len(idx)
+        batches += len(idx)
+        for t, out in enumerate(outputs):
+            chunks[t].append(out)
+    model.train(was_training)
+    rows_np = rows.cpu().numpy()
+    result = {}
+    for t, (spec, tt, st) in enumerate(zip(exp.specs, exp.task_types, exp.stats, strict=True)):
+        out = torch.cat(chunks[t]) if chunks[t] else torch.zeros(0, tt.output_dim(spec))
+        pred = tt.decode(spec, out, st)
+        labelled = exp.data.masks[spec.name][rows_np]
+        y = exp.data.targets[spec.name][rows_np][labelled]
+        metrics = tt.evaluate(spec, y, pred[labelled])
+        metrics["n"] = int(labelled.sum())
+        result[spec.name] = metrics if details else scalar_metrics(metrics)
+    return result, (loss_sum / batches if batches else math.nan)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    def __init__(self, exp: Experiment, run: RunDir, reporters: list[Reporter]):
+        self.exp = exp
+        self.run = run
+        self.reporters = reporters
+        self.dd = DeviceData(exp)
+        self.optimizer = make_optimizer(exp.config, exp.model.parameters())
+        self.epoch = 0
+        self.best_value: float | None = None
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.status = "running"
+        train = self.dd.splits["train"]
+        n_eval = min(len(train), TRAIN_EVAL_MAX)
+        pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(exp.config.seed))
+        self.train_eval_rows = train[pick[:n_eval].sort().values.to(train.device)]
+
+    # --- checkpoints -------------------------------------------------------------
+    def _state(self, full: bool) -> dict[str, Any]:
+        state = {
+            "model": self.exp.model.state_dict(),
+            "task_stats": self.exp.stats,
+            "epoch": self.epoch,
+        }
+        if full:
+            state |= {
+                "optimizer": self.optimizer.state_dict(),
+                "rng": rng_state(),
+                "best_value": self.best_value,
+                "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs,
+                "status": self.status,
+            }
+        return state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a ``last.pt`` state: model, optimiser, epoch, RNG, early-stopping."""
+        self.exp.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+        self.epoch = int(state["epoch"])
+        self.best_value = state["best_value"]
+        self.best_epoch = int(state["best_epoch"])
+        self.bad_epochs = int(state["bad_epochs"])
+        self.status = state.get("status", "running")
+
+    # --- the loop ----------------------------------------------------------------
+    def _train_epoch(self) -> tuple[float, float, int]:
+        exp, dd, model, opt = self.exp, self.dd, self.exp.model, self.optimizer
+        train = dd.splits["train"]
+        bs = exp.config.batch_size
+        order = torch.randperm(
+            len(train),
+            generator=torch.Generator().manual_seed(exp.config.seed * 100_003 + self.epoch),
+        )
+        perm = train[order.to(train.device)]
+        model.train()
+        loss_sum = torch.zeros((), device=exp.device)
+        steps = 0
+        start = time.perf_counter()
+        for step, s in enumerate(range(0, len(perm), bs)):
+            idx = perm[s : s + bs]
+            loss = batch_loss(exp, dd, model(dd.inputs.take(idx)), idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach()
+            steps += 1
+            for r in self.reporters:
+                r.on_batch(self.epoch, step, loss.detach())
+        if exp.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        mean_loss = float(loss_sum) / max(steps, 1)
+        if not math.isfinite(mean_loss):
+            raise RunFailure(
+                f"training diverged in epoch {self.epoch} (loss is {mean_loss}); "
+                "lower --lr or check the data for extreme values"
+            )
+        return mean_loss, seconds, len(perm)
+
+    def fit(self) -> dict[str, Any]:
+        exp, cfg = self.exp, self.exp.config
+        info = RunInfo(
+            run_dir=self.run.path,
+            config=cfg.to_dict(),
+            tasks=[s.to_dict() for s in exp.specs],
+            split_sizes={k: len(v) for k, v in exp.data.splits.items()},
+            epochs=cfg.epochs,
+            start_epoch=self.epoch + 1,
+            steps_per_epoch=math.ceil(len(exp.data.splits["train"]) / cfg.batch_size),
+            selection=str(exp.selection),
+            primary_metrics={
+                s.name: tt.primary for s, tt in zip(exp.specs, exp.task_types, strict=True)
+            },
+        )
+        for r in self.reporters:
+            r.on_start(info)
+        while self.status == "running" and self.epoch < cfg.epochs:
+            self.epoch += 1
+            loss, seconds, samples = self._train_epoch()
+            train_metrics, _ = evaluate_split(exp, self.dd, self.train_eval_rows)
+            val_metrics, val_loss = evaluate_split(exp, self.dd, self.dd.splits["val"])
+            records = [
+                {
+                    "epoch": self.epoch,
+                    "split": "train",
+                    "loss": loss,
+                    "train_seconds": seconds,
+                    "train_samples": samples,
+                    "samples_per_second": samples / seconds if seconds > 0 else None,
+                    "eval_samples": len(self.train_eval_rows),
+                    "tasks": train_metrics,
+                },
+                {"epoch": self.epoch, "split": "val", "loss": val_loss, "tasks": val_metrics},
+            ]
+            value = val_metrics[exp.selection.task][exp.selection.metric]
+            improved = exp.selection.better(value, self.best_value)
+            if improved:
+                self.best_value, self.best_epoch, self.bad_epochs = value, self.epoch, 0
+                self.run.save_checkpoint(BEST, self._state(full=False))
+            else:
+                self.bad_epochs += 1
+            if cfg.patience is not None and self.bad_epochs >= cfg.patience:
+                self.status = "early_stopped"
+            elif (self.run.path / STOP_FILE).exists():
+                self.status = "stopped"
+            elif self.epoch >= cfg.epochs:
+                self.status = "completed"
+            for r in self.reporters:
+                r.on_epoch(self.epoch, records, improved)
+            self.run.save_checkpoint(LAST, self._state(full=True))
+        return self.finish()
+
+    def finish(self) -> dict[str, Any]:
+        """Score val and test once with the best checkpoint and write ``results.json``."""
+        exp = self.exp
+        if self.best_epoch == 0:
+            raise RunFailure(
+                f"validation metric {exp.selection} was never finite; nothing to select "
+                "(is the validation split empty or without labels?)"
+            )
+        results = score_checkpoint(exp, self.run, self.dd)
+        history = self.run.metrics()
+        train_seconds = sum(r.get("train_seconds", 0.0) for r in history if r["split"] == "train")
+        train_samples = sum(r.get("train_samples", 0) for r in history if r["split"] == "train")
+        results |= {
+            "status": self.status,
+            "epochs_run": self.epoch,
+            "train_seconds": train_seconds,
+            "samples_per_second": train_samples / train_seconds if train_seconds else None,
+        }
+        write_json(self.run.file(RESULTS), results)
+        for r in self.reporters:
+            r.on_end(results)
+        return results
+
+
+def score_checkpoint(
+    exp: Experiment,
+    run: RunDir,
+    dd: DeviceData | None = None,
+    splits: tuple[str, ...] = ("val", "test"),
+) -> dict[str, Any]:
+    """Load ``best.pt`` into the model and score ``splits`` (what ``results.json`` holds)."""
+    state = run.load_checkpoint(BEST, map_location=exp.device)
+    try:
+        exp.model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise RunFailure(f"checkpoint does not fit the configured model: {first}") from None
+    exp.stats = state["task_stats"]
+    dd = dd or DeviceData(exp)
+    out: dict[str, Any] = {
+        "selected_epoch": int(state["epoch"]),
+        "select_by": f"{exp.selection.task}:{exp.selection.metric}",
+        "higher_is_better": exp.selection.higher_is_better,
+    }
+    for split in splits:
+        metrics, loss = evaluate_split(exp, dd, dd.splits[split], details=True)
+        out[split] = metrics
+        out[f"{split}_loss"] = loss
+    return out

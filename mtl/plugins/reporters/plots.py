@@ -1,0 +1,71 @@
+"""Learning curves per task (train vs validation) as PNG, written at the end of a run."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from mtl.core.reporter import Reporter, RunInfo
+from mtl.core.runs import RunDir, atomic_write
+
+FILE = "learning_curves.png"
+
+
+def plot_learning_curves(
+    records: list[dict[str, Any]],
+    primaries: dict[str, str],
+    path: Path,
+    selected_epoch: int | None = None,
+    title: str = "",
+) -> Path:
+    """Loss and each task's primary metric by epoch, train vs val, in one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("loss", None)] + [(task, metric) for task, metric in primaries.items()]
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, (task, metric) in zip(axes.flat, panels, strict=False):
+        for split, style in (("train", "--"), ("val", "-")):
+            rs = [r for r in records if r["split"] == split]
+            ys = [r["loss"] if metric is None else r["tasks"][task].get(metric) for r in rs]
+            xs = [r["epoch"] for r in rs]
+            pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), style, marker="o", ms=3, label=split)
+        if selected_epoch:
+            ax.axvline(selected_epoch, color="grey", lw=0.8, ls=":", label="selected")
+        ax.set_title("training loss" if metric is None else f"{task}: {metric}")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110), binary=True)
+    plt.close(fig)
+    return path
+
+
+class PlotsReporter(Reporter):
+    description = f"learning curves per task, train vs validation ({FILE})"
+
+    def on_start(self, info: RunInfo) -> None:
+        self.info = info
+
+    def on_end(self, results) -> None:
+        run = RunDir(self.info.run_dir)
+        title = f"{self.info.config['dataset']} · {self.info.config['arch']}"
+        plot_learning_curves(
+            run.metrics(),
+            self.info.primary_metrics,
+            run.file(FILE),
+            results["selected_epoch"],
+            title,
+        )
