@@ -20,7 +20,7 @@ from mtl.core.dataset import Dataset
 from mtl.core.errors import UserError
 from mtl.core.options import resolve_options
 from mtl.core.plugins import Plugins
-from mtl.core.registry import unknown_name_message
+from mtl.core.registry import did_you_mean, unknown_name_message
 from mtl.core.task_type import TaskType
 
 
@@ -81,7 +81,8 @@ def resolve_tasks(dataset_name: str, offered: list[TaskSpec], wanted: list[str])
     for name in wanted:
         if name not in by_name:
             raise UserError(
-                unknown_name_message(f"task for dataset '{dataset_name}'", name, list(by_name))
+                f"dataset '{dataset_name}' offers no task '{name}'"
+                f"{did_you_mean(name, list(by_name))}; available: {', '.join(by_name)}"
             )
     return [by_name[n] for n in wanted]
 
