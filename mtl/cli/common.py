@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 
 STATE: dict[str, Any] = {"strict": False}
@@ -23,13 +23,13 @@ def plugins() -> Any:
     loaded = get_plugins(strict=STATE["strict"])
     warning = loaded.warning()
     if warning and not STATE.get("warned"):
-        err.print(f"[yellow]warning:[/] {escape(warning)}")
+        err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
         STATE["warned"] = True
     return loaded
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}")
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -147,6 +147,7 @@ def train(
     Example: mtl train --dataset synthetic --arch low --tasks pop,pop_rock,ballad --epochs 20
     """
     from mtl.core.config import build_config
+    from mtl.core.errors import Interrupted
     from mtl.core.runner import resume_run, start_run
 
     flags = {
@@ -180,7 +181,7 @@ def train(
             run, _ = resume_run(resume, loaded, flags)
         else:
             run, _ = start_run(build_config(config, flags), loaded)
-    except KeyboardInterrupt:
+    except Interrupted as exc:
         err.print("[yellow]interrupted[/]: the last finished epoch is checkpointed; continue with")
-        err.print(f"  mtl train --resume {run_dir or resume or '<run directory printed above>'}")
+        err.print(f"  mtl train --resume {exc.run_dir}")
         raise typer.Exit(130) from None

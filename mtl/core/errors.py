@@ -17,3 +17,11 @@ class RunFailure(MtlError):
     """Something went wrong while doing valid work (e.g. training diverged): exit code 1."""
 
     exit_code = 1
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training was interrupted (Ctrl-C); ``run_dir`` can be resumed."""
+
+    def __init__(self, run_dir: object):
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir

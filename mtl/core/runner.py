@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl.core.config import TrainConfig, build_config
-from mtl.core.errors import UserError
+from mtl.core.errors import Interrupted, UserError
 from mtl.core.experiment import Experiment, prepare
 from mtl.core.plugins import Plugins
 from mtl.core.reporter import Reporter
@@ -50,6 +50,8 @@ def make_reporters(
 def _fit(trainer: Trainer) -> dict[str, Any]:
     try:
         return trainer.fit()
+    except KeyboardInterrupt:
+        raise Interrupted(trainer.run.path) from None
     finally:
         for r in trainer.reporters:
             r.close()
