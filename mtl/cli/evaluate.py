@@ -50,15 +50,14 @@ def evaluate(
     from mtl.core.tables import results_tables
 
     splits = ("train", "val", "test") if split is Split.all else (split.value,)
-    results = evaluate_run(run_dir, plugins(), splits, device)
+    loaded = plugins()
+    results = evaluate_run(run_dir, loaded, splits, device)
     by_split = {s: results[s] for s in splits}
     if as_json:
         out.print(dumps(results), markup=False, soft_wrap=True)
         return
     config = json.loads((run_dir / "config.json").read_text())
-    from mtl.core.plugins import get_plugins
-
-    reg = get_plugins().registries
+    reg = loaded.registries
     dataset = reg.datasets.get(config["dataset"])
     kinds = {t.name: t.kind for t in dataset.offered_tasks(config["dataset_options"])}
     primaries = {t: reg.task_types.get(kinds[t]).primary for t in config["tasks"]}

@@ -69,6 +69,11 @@ class Plugins:
         return f"{n} plugin{'s' if n > 1 else ''} skipped ({names}); run 'mtl plugins' for details"
 
 
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines) if lines else type(exc).__name__
+
+
 def _allowed_external(env: dict[str, str]) -> set[str] | None:
     value = env.get(ENV_VAR)
     if value is None:
@@ -116,9 +121,14 @@ def load_plugins(
     candidates: list[tuple[str, str, str, Any]] = []
     for mod in BUILTIN_PLUGINS:
         candidates.append((mod.rsplit(".", 1)[-1], "builtin", __version__, mod))
-    for name, ep in _external_candidates(env):
+    external = _external_candidates(env)
+    for name, ep in external:
         version = getattr(ep.dist, "version", "?") if getattr(ep, "dist", None) else "?"
         candidates.append((name, "entry point", version, ep))
+    for name in sorted((_allowed_external(env) or set()) - {n for n, _ in external}):
+        failures.append(
+            PluginFailure(name, f"named in {ENV_VAR} but no plugin of that name is installed")
+        )
     for name, obj in extra or []:
         candidates.append((name, "entry point", "?", obj))
 
@@ -132,7 +142,9 @@ def load_plugins(
                 plugin = ref
         except Exception as exc:  # noqa: BLE001 - any import error is reported, not raised
             failures.append(
-                PluginFailure(name, f"error importing plugin: {type(exc).__name__}: {exc}")
+                PluginFailure(
+                    name, f"error importing plugin: {type(exc).__name__}: {_one_line(exc)}"
+                )
             )
             continue
         module_name = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__name__
@@ -142,8 +154,11 @@ def load_plugins(
             continue
         try:
             pm.register(plugin, name=name)
-        except Exception as exc:  # noqa: BLE001 - pluggy validation or duplicate plugin name
-            failures.append(PluginFailure(name, f"invalid plugin: {exc}"))
+        except ValueError:
+            failures.append(PluginFailure(name, f"a plugin named '{name}' is already loaded"))
+            continue
+        except Exception as exc:  # noqa: BLE001 - pluggy's validation of hook signatures
+            failures.append(PluginFailure(name, f"invalid plugin: {_one_line(exc)}"))
             continue
 
         info = PluginInfo(name, source, version, module_name)
@@ -160,7 +175,7 @@ def load_plugins(
                 except RegistrationError as exc:
                     error = str(exc)
                 except Exception as exc:  # noqa: BLE001
-                    error = f"{hook_name} raised {type(exc).__name__}: {exc}"
+                    error = f"{hook_name} raised {type(exc).__name__}: {_one_line(exc)}"
                 if error:
                     break
                 staged.append(view)

@@ -8,6 +8,7 @@ a staging view: its additions land only if the whole plugin registers cleanly.
 from __future__ import annotations
 
 import difflib
+import importlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,11 +43,36 @@ def unknown_name_message(kind: str, name: str, known: list[str], hint: str = "")
 
 @dataclass
 class Registry:
-    """Named components of one family, e.g. ``Registry('dataset')``."""
+    """Named components of one family, e.g. ``Registry('dataset', 'mtl.core.dataset:Dataset')``.
+
+    ``base`` names the class components must be instances of (or, with
+    ``classes=True``, subclasses of); it is imported only when something registers.
+    """
 
     kind: str
+    base: str | None = None
+    classes: bool = False
     entries: dict[str, Entry] = field(default_factory=dict)
     resolvers: list[tuple[Callable[[str], Any], str]] = field(default_factory=list)
+
+    def check_type(self, name: str, component: Any) -> None:
+        if self.base is None:
+            return
+        module, _, attr = self.base.partition(":")
+        base = getattr(importlib.import_module(module), attr)
+        if self.classes:
+            ok = isinstance(component, type) and issubclass(component, base)
+            want = f"a subclass of {module}.{attr}"
+        else:
+            ok = isinstance(component, base)
+            want = f"an instance of {module}.{attr}"
+        if not ok:
+            got = (
+                f"class {component.__name__}"
+                if isinstance(component, type)
+                else type(component).__name__
+            )
+            raise RegistrationError(f"{self.kind} '{name}' must be {want}, got {got}")
 
     def names(self) -> list[str]:
         return sorted(self.entries)
@@ -96,6 +122,7 @@ class PluginRegistry:
             )
         if any(e.name == name for e in self.added):
             raise RegistrationError(f"{self.kind} '{name}' registered twice")
+        self._registry.check_type(name, component)
         self.added.append(Entry(name, component, self.plugin))
 
     def add_resolver(self, resolve: Callable[[str], Any]) -> None:
@@ -112,10 +139,18 @@ class PluginRegistry:
 class Registries:
     """All component families; ``families`` maps each hook name to its registry."""
 
-    datasets: Registry = field(default_factory=lambda: Registry("dataset"))
-    architectures: Registry = field(default_factory=lambda: Registry("architecture"))
-    task_types: Registry = field(default_factory=lambda: Registry("task type"))
-    reporters: Registry = field(default_factory=lambda: Registry("reporter"))
+    datasets: Registry = field(
+        default_factory=lambda: Registry("dataset", "mtl.core.dataset:Dataset")
+    )
+    architectures: Registry = field(
+        default_factory=lambda: Registry("architecture", "mtl.core.architecture:Architecture")
+    )
+    task_types: Registry = field(
+        default_factory=lambda: Registry("task type", "mtl.core.task_type:TaskType")
+    )
+    reporters: Registry = field(
+        default_factory=lambda: Registry("reporter", "mtl.core.reporter:Reporter", classes=True)
+    )
 
     @property
     def families(self) -> dict[str, Registry]:

@@ -69,7 +69,13 @@ def start_run(
     write_json(run.file(CONFIG), exp.config.to_dict())
     write_json(
         run.file(MANIFEST),
-        manifest(exp.config.to_dict(), plugins, exp.data.fingerprint(), str(exp.device)),
+        manifest(
+            exp.config.to_dict(),
+            plugins,
+            exp.data.fingerprint(),
+            str(exp.device),
+            exp.data.provenance,
+        ),
     )
     return run, _fit(Trainer(exp, run, reporters))
 

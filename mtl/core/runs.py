@@ -190,7 +190,9 @@ class RunDir:
         return state
 
 
-def manifest(config: dict[str, Any], plugins: Any, fingerprint: str, device: str) -> dict[str, Any]:
+def manifest(
+    config: dict[str, Any], plugins: Any, fingerprint: str, device: str, provenance: dict[str, Any]
+) -> dict[str, Any]:
     import numpy
     import torch
 
@@ -210,6 +212,7 @@ def manifest(config: dict[str, Any], plugins: Any, fingerprint: str, device: str
             for p in plugins.loaded
         ],
         "data_fingerprint": fingerprint,
+        "data_provenance": provenance,
         "seed": config["seed"],
         "device": device,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

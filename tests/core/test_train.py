@@ -240,3 +240,18 @@ def test_bad_labels_are_reported_before_anything_is_written(tmp_path, plugins):
     with pytest.raises(UserError, match="unknown architecture 'lw' \\(did you mean 'low'"):
         start_run(config(tmp_path, arch="lw"), plugins)
     assert not (tmp_path / "run").exists()
+
+
+def test_multiclass_task_end_to_end(tmp_path, plugins):
+    run, results = start_run(config(tmp_path, tasks=["genre", "pop"], epochs=3), plugins)
+    test = results["test"]["genre"]
+    assert results["select_by"] == "genre:accuracy"
+    assert len(test["confusion_matrix"]) == 5 and sum(map(sum, test["confusion_matrix"])) == test["n"] == 90
+    assert test["per_class"]["support"] == [sum(row) for row in test["confusion_matrix"]]
+    assert test["classes"] == ["pop", "rock", "electronic", "hip_hop", "folk"]
+    # metrics.jsonl keeps scalars only; the details are in results.json
+    val_record = records(run, "val")[0]["tasks"]["genre"]
+    assert "confusion_matrix" not in val_record and "accuracy" in val_record
+    again = evaluate_run(run.path, plugins, ("test",))
+    assert again["test"]["genre"]["confusion_matrix"] == test["confusion_matrix"]
+    assert again["test"]["genre"]["macro_f1"] == test["macro_f1"]

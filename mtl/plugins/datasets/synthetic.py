@@ -9,7 +9,8 @@ Labels are functions of ``theta``. The tags ``pop``, ``pop_rock`` and ``ballad``
 thresholds of ``coupling·u + sqrt(1-coupling²)·v_task`` plus label noise, where ``u``
 is one latent factor they share: the tightly coupled set. ``loudness`` and ``year``
 are regressions on their own factors, correlated with ``u`` by only 0.25: loosely
-coupled with ``pop``. With ``density >= 1`` the inputs are dense Gaussian features.
+coupled with ``pop``. ``genre`` (5 classes) is the arg-max of one score per genre,
+the ``pop`` genre's being ``u``. With ``density >= 1`` the inputs are dense Gaussian features.
 """
 
 from __future__ import annotations
@@ -25,12 +26,19 @@ from mtl.core.options import Option
 
 TIGHT = {"pop": 0.35, "pop_rock": 0.22, "ballad": 0.15}  # tag → positive rate
 LOOSE_CORRELATION = 0.25
+GENRES = ("pop", "rock", "electronic", "hip_hop", "folk")
 TASKS = [
     TaskSpec("pop", "binary", description="tag, tightly coupled with pop_rock and ballad"),
     TaskSpec("pop_rock", "binary", description="tag, tightly coupled with pop and ballad"),
     TaskSpec("ballad", "binary", description="tag, tightly coupled with pop and pop_rock"),
     TaskSpec("loudness", "regression", units="dB", description="loosely coupled with pop"),
     TaskSpec("year", "regression", units="year", description="loosely coupled with pop"),
+    TaskSpec(
+        "genre",
+        "multiclass",
+        classes=GENRES,
+        description="one of 5 genres; 'pop' follows the tight factor",
+    ),
 ]
 
 COMMON_OPTIONS = (
@@ -122,20 +130,29 @@ class Generator:
     def labels(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         rng, k, opts = self.rng, self.k, self.opts
         centred = theta - theta.mean(0)
-        factor = lambda: _standardise(centred @ _unit(rng, k))  # noqa: E731
-        shared = factor()
+        tag_topics, other_topics = np.arange(k // 2), np.arange(k // 2, k)
+
+        def factor(topics: np.ndarray) -> np.ndarray:
+            direction = np.zeros(k)
+            direction[topics] = _unit(rng, len(topics))
+            return _standardise(centred @ direction)
+
+        shared = factor(tag_topics)
         c, noise = opts["coupling"], opts["noise"]
         out = {}
         for name, rate in TIGHT.items():
-            z = c * shared + np.sqrt(1 - c * c) * factor()
+            z = c * shared + np.sqrt(1 - c * c) * factor(tag_topics)
             z = z + noise * rng.standard_normal(self.n)
             out[name] = (z > np.quantile(z, 1 - rate)).astype(np.float64)
         r = LOOSE_CORRELATION
         for name, (centre, scale) in {"loudness": (-9.0, 3.5), "year": (2001.0, 7.0)}.items():
-            z = r * shared + np.sqrt(1 - r * r) * factor()
+            z = r * shared + np.sqrt(1 - r * r) * factor(other_topics)
             z = _standardise(z + 0.5 * noise * rng.standard_normal(self.n))
             out[name] = centre + scale * z
         out["year"] = np.clip(np.round(out["year"]), 1922, 2011)
+        scores = np.stack([shared] + [factor(other_topics) for _ in GENRES[1:]], axis=1)
+        scores += noise * rng.standard_normal(scores.shape)
+        out["genre"] = scores.argmax(axis=1).astype(np.float64)
         return out
 
     def generate(self) -> tuple[DenseInputs | SparseInputs, dict[str, np.ndarray]]:
