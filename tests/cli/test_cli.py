@@ -22,6 +22,12 @@ def no_external_plugins(monkeypatch):
     plugin_module._CACHE.clear()
 
 
+def _cuda():
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def invoke(*args):
     return CliRunner().invoke(app, list(args))
 
@@ -76,6 +82,11 @@ def test_help_does_not_import_torch():
             "sharing pattern SSTT has 4 layers but --widths gives 2",
         ),
         (["--report", "fancy"], "unknown reporter 'fancy'"),
+        pytest.param(
+            ["--device", "cuda"],
+            "--device cuda was asked for but no CUDA GPU is available",
+            marks=pytest.mark.skipif(_cuda(), reason="this machine has a CUDA GPU"),
+        ),
     ],
 )
 def test_bad_training_input_is_one_line_exit_2_nothing_written(tmp_path, args, message):

@@ -246,7 +246,10 @@ def test_multiclass_task_end_to_end(tmp_path, plugins):
     run, results = start_run(config(tmp_path, tasks=["genre", "pop"], epochs=3), plugins)
     test = results["test"]["genre"]
     assert results["select_by"] == "genre:accuracy"
-    assert len(test["confusion_matrix"]) == 5 and sum(map(sum, test["confusion_matrix"])) == test["n"] == 90
+    assert (
+        len(test["confusion_matrix"]) == 5
+        and sum(map(sum, test["confusion_matrix"])) == test["n"] == 90
+    )
     assert test["per_class"]["support"] == [sum(row) for row in test["confusion_matrix"]]
     assert test["classes"] == ["pop", "rock", "electronic", "hip_hop", "folk"]
     # metrics.jsonl keeps scalars only; the details are in results.json

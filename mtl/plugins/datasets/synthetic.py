@@ -46,7 +46,7 @@ COMMON_OPTIONS = (
     Option(
         "coupling",
         float,
-        0.9,
+        0.95,
         "how much the tight tags share their latent factor (0..1)",
         min=0,
         max=1,
@@ -256,7 +256,7 @@ class DummyDataset(SyntheticDataset):
             "n": 1000,
             "dim": 5000,
             "density": 0.018,
-            "coupling": 0.9,
+            "coupling": 0.95,
             "missing": 0.0,
             "topics": 16,
             "zipf": 1.07,
