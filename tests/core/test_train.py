@@ -84,7 +84,7 @@ def test_run_directory_layout_and_protocol(tmp_path, plugins):
     # the resolved config records every default explicitly
     cfg = run.config()
     assert cfg["lr"] == 0.01 and cfg["dropout"] == [0.0, 0.0, 0.5, 0.5]
-    assert cfg["dataset_options"]["n"] == 600 and cfg["dataset_options"]["coupling"] == 0.9
+    assert cfg["dataset_options"]["n"] == 600 and cfg["dataset_options"]["coupling"] == 0.95
 
 
 def test_training_learns(tmp_path, plugins):
