@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mtl import __version__
-from mtl.cli import dummy, evaluate, plugins, train
+from mtl.cli import correlate, data, dummy, evaluate, plugins, train
 from mtl.cli.common import STATE
 
 app = typer.Typer(
@@ -43,6 +43,8 @@ app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 app.command("dummy")(dummy.dummy)
 app.command("plugins")(plugins.plugins)
+app.add_typer(data.app, name="data")
+app.command("correlate")(correlate.correlate)
 
 
 def run() -> None:

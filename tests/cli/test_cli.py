@@ -62,7 +62,7 @@ def test_help_does_not_import_torch():
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--dataset", "nope"], "unknown dataset 'nope'; available: dummy, synthetic"),
+        (["--dataset", "nope"], "unknown dataset 'nope'; available: dummy, msd, synthetic"),
         (["--arch", "lw"], "unknown architecture 'lw' (did you mean 'low'?)"),
         (["--arch", "SSXT"], "any S/T sharing pattern"),
         (

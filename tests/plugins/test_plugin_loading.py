@@ -113,7 +113,7 @@ def test_builtins_load_through_the_plugin_path(builtins):
 
 def test_builtin_datasets(builtins):
     reg = builtins.registries.datasets
-    assert reg.names() == ["dummy", "synthetic"]
+    assert reg.names() == ["dummy", "msd", "synthetic"]
     assert reg.owner("synthetic") == "datasets" and reg.owner("dummy") == "datasets"
     names = [t.name for t in reg.get("dummy").offered_tasks({})]
     assert {"loudness", "year", "pop"} <= set(names)
@@ -157,7 +157,7 @@ def test_builtin_reporters_are_classes(builtins):
     ("family", "name", "expected"),
     [
         ("datasets", "synthetc", "unknown dataset 'synthetc' (did you mean 'synthetic'?); "
-         "available: dummy, synthetic"),
+         "available: dummy, msd, synthetic"),
         ("architectures", "intersperse", "(did you mean 'interspersed'?)"),
         ("task_types", "regresion", "unknown task type 'regresion' (did you mean 'regression'?)"),
         ("reporters", "jsnl", "unknown reporter 'jsnl' (did you mean 'jsonl'?); "

@@ -1,6 +1,7 @@
-"""Built-in datasets: ``synthetic`` (known ground truth) and ``dummy`` (smoke runs)."""
+"""Built-in datasets: ``synthetic`` (known ground truth), ``dummy`` (smoke runs), ``msd``."""
 
 from mtl import hookimpl
+from mtl.plugins.datasets.msd.dataset import MsdDataset
 from mtl.plugins.datasets.synthetic import DummyDataset, SyntheticDataset
 
 
@@ -8,3 +9,4 @@ from mtl.plugins.datasets.synthetic import DummyDataset, SyntheticDataset
 def mtl_register_datasets(registry):
     registry.add("synthetic", SyntheticDataset())
     registry.add("dummy", DummyDataset())
+    registry.add("msd", MsdDataset())
