@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--lr", type=float, default=None, help="learning rate (default: AdaGrad's 0.01)")
     ap.add_argument("-o", "--dataset-option", action="append", default=[])
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -62,6 +63,7 @@ def main() -> None:
                         seed=seed,
                         epochs=args.epochs,
                         patience=args.patience,
+                        lr=args.lr,
                         report=[],
                         run_dir=f"{tmp}/{size}-{seed}-{name}",
                     )

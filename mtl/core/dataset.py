@@ -21,6 +21,12 @@ class Dataset(ABC):
     options: tuple[Option, ...] = ()
     default_tasks: tuple[str, ...] = ()
 
+    def resolve(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The options with anything found implicitly made explicit (e.g. a data file
+        located through an environment variable), as ``config.json`` records them so
+        ``mtl evaluate`` and ``--resume`` do not depend on the environment."""
+        return options
+
     @abstractmethod
     def offered_tasks(self, options: dict[str, Any]) -> list[TaskSpec]:
         """Every task this dataset can provide with these options (cheap to call)."""

@@ -126,6 +126,7 @@ def prepare(
     options = resolve_options(
         dataset.options, config.dataset_options, f"dataset '{config.dataset}'"
     )
+    options = dataset.resolve(options)
     arch: Architecture = reg.architectures.get(config.arch)
     for name in config.report:
         reg.reporters.get(name)

@@ -124,6 +124,10 @@ def test_prepare_info_show_tasks_correlate_train_evaluate(small, tmp_path, monke
     assert trained.exit_code == 0, trained.output
     results = json.loads((run / "results.json").read_text())
     assert set(results["test"]) == set(tight.split(","))
+    # the file found through $MTL_DATA is recorded, so evaluate needs no environment
+    config = json.loads((run / "config.json").read_text())
+    assert config["dataset_options"]["path"] == str(out)
+    monkeypatch.delenv("MTL_DATA")
     evaluated = invoke("evaluate", run, "--split", "test")
     assert evaluated.exit_code == 0, evaluated.output
     assert "test: identical to results.json" in evaluated.output

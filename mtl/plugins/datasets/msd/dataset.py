@@ -43,6 +43,9 @@ class MsdDataset(Dataset):
     def __init__(self) -> None:
         self._specs: dict[tuple[str, float], list[TaskSpec]] = {}
 
+    def resolve(self, options: dict[str, Any]) -> dict[str, Any]:
+        return {**options, "path": str(resolve_path(options.get("path")))}
+
     def offered_tasks(self, options: dict[str, Any]) -> list[TaskSpec]:
         from mtl.plugins.datasets.msd.store import PreparedFile
 
