@@ -38,6 +38,11 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     return m, T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
 
 
+def cell(values: list[float], sign: str = "") -> str:
+    mean, half = mean_ci(values)
+    return f"{mean:{sign}.3f} ± {half:.3f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="250,1000,4000")
@@ -90,13 +95,10 @@ def main() -> None:
             s: {r["seed"]: r["auc"] for r in rows if r["size"] == size and r["set"] == s}
             for s in SETS
         }
-        cells = [f"{size}", "%.3f ± %.3f" % mean_ci(list(by["single"].values()))]
+        cells = [f"{size}", cell(list(by["single"].values()))]
         for s in ("tight", "loose"):
             diffs = [by[s][k] - by["single"][k] for k in by["single"]]
-            cells += [
-                "%.3f ± %.3f" % mean_ci(list(by[s].values())),
-                "%+.3f ± %.3f" % mean_ci(diffs),
-            ]
+            cells += [cell(list(by[s].values())), cell(diffs, sign="+")]
         print("| " + " | ".join(cells) + " |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -44,7 +44,7 @@ def test_torch_requirement_admits_the_local_cpu_build():
 def test_ruff_is_clean():
     ruff = shutil.which("ruff") or str(Path(sys.prefix, "bin", "ruff"))
     out = subprocess.run(
-        [ruff, "check", "mtl", "tests", "benchmarks", "examples"],
+        [ruff, "check", "mtl", "tests", "benchmarks", "examples", "experiments"],
         cwd=ROOT,
         capture_output=True,
         text=True,
