@@ -27,17 +27,31 @@ STOP_FILE = "STOP"
 
 
 def make_optimizer(config: TrainConfig, params: Any) -> torch.optim.Optimizer:
+    """The configured optimiser, fused where torch has a fused kernel for it.
+
+    The fused AdaGrad step is about 4x faster on the 5,000 x 1,024 first layer, where
+    the unfused one spends most of a training step (see benchmarks/README.md).
+    """
     lr, wd = config.learning_rate, config.weight_decay
+    params = list(params)
     match config.optimizer:
         case "adagrad":
-            return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+            cls, kwargs = torch.optim.Adagrad, {"lr": lr, "weight_decay": wd}
         case "adam":
-            return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+            cls, kwargs = torch.optim.Adam, {"lr": lr, "weight_decay": wd}
         case "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+            cls, kwargs = (
+                torch.optim.SGD,
+                {"lr": lr, "momentum": config.momentum, "weight_decay": wd},
+            )
         case "adadelta":
             return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
-    raise ValueError(config.optimizer)
+        case _:
+            raise ValueError(config.optimizer)
+    try:
+        return cls(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):  # no fused kernel for this torch or device
+        return cls(params, **kwargs)
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:

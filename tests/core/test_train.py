@@ -258,3 +258,12 @@ def test_multiclass_task_end_to_end(tmp_path, plugins):
     again = evaluate_run(run.path, plugins, ("test",))
     assert again["test"]["genre"]["confusion_matrix"] == test["confusion_matrix"]
     assert again["test"]["genre"]["macro_f1"] == test["macro_f1"]
+
+
+def test_optimisers_use_fused_kernels_where_torch_has_them():
+    from mtl.core.train import make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(4))]
+    for name in ("adagrad", "adam", "sgd"):
+        assert make_optimizer(TrainConfig(optimizer=name), params).defaults["fused"] is True
+    assert make_optimizer(TrainConfig(optimizer="adadelta", lr=2.0), params).defaults["lr"] == 2.0
