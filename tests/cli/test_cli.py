@@ -43,20 +43,29 @@ def mtl(*args, cwd=None, env=None):
     )
 
 
-def test_help_does_not_import_torch():
+def test_help_imports_neither_torch_nor_h5py():
+    commands = [
+        ["--help"],
+        ["train", "--help"],
+        ["evaluate", "--help"],
+        ["data", "--help"],
+        ["data", "prepare", "msd", "--help"],
+        ["correlate", "--help"],
+    ]
     code = (
         "import sys\n"
         "from mtl.cli.main import app\n"
-        "for args in (['--help'], ['train', '--help'], ['evaluate', '--help']):\n"
+        f"for args in {commands!r}:\n"
         "    try:\n"
         "        app(args)\n"
         "    except SystemExit as e:\n"
         "        assert e.code == 0, e.code\n"
-        "assert 'torch' not in sys.modules, 'torch imported for --help'\n"
+        "assert 'torch' not in sys.modules and 'h5py' not in sys.modules, 'heavy import for --help'\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "--select-by" in out.stdout and "--dataset-option" in out.stdout
+    for option in ("--select-by", "--dataset-option", "--tags-top", "--target"):
+        assert option in out.stdout
 
 
 @pytest.mark.parametrize(

@@ -194,19 +194,3 @@ def test_train_without_a_prepared_file_says_how_to_prepare(tmp_path):
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "mtl data prepare msd" in lines[0]
-
-
-def test_help_of_the_new_commands_imports_neither_torch_nor_h5py():
-    code = (
-        "import sys\n"
-        "from mtl.cli.main import app\n"
-        "for args in (['data', '--help'], ['data', 'prepare', 'msd', '--help'], ['correlate', '--help']):\n"
-        "    try:\n"
-        "        app(args)\n"
-        "    except SystemExit as e:\n"
-        "        assert e.code == 0, e.code\n"
-        "assert 'torch' not in sys.modules and 'h5py' not in sys.modules\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "--tags-top" in out.stdout and "--target" in out.stdout
