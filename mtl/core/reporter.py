@@ -34,16 +34,16 @@ class Reporter:
     description: str = ""
 
     def on_start(self, info: RunInfo) -> None:
-        pass
+        """The run begins (or resumes at ``info.start_epoch``)."""
 
     def on_batch(self, epoch: int, step: int, loss: Any) -> None:
-        pass
+        """A training step finished; only reporters that override this are called."""
 
     def on_epoch(self, epoch: int, records: list[dict[str, Any]], improved: bool) -> None:
-        pass
+        """An epoch was scored; ``improved`` says whether it is the new best."""
 
     def on_end(self, results: dict[str, Any]) -> None:
-        pass
+        """``results.json`` was written; ``results`` is its content."""
 
     def close(self) -> None:
-        pass
+        """Release resources; always called, also when the run fails."""
