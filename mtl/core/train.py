@@ -135,6 +135,8 @@ class Trainer:
         self.exp = exp
         self.run = run
         self.reporters = reporters
+        # only reporters that override on_batch are called in the training loop
+        self.batch_reporters = [r for r in reporters if type(r).on_batch is not Reporter.on_batch]
         self.dd = DeviceData(exp)
         self.optimizer = make_optimizer(exp.config, exp.model.parameters())
         self.epoch = 0
@@ -198,7 +200,7 @@ class Trainer:
             opt.step()
             loss_sum += loss.detach()
             steps += 1
-            for r in self.reporters:
+            for r in self.batch_reporters:
                 r.on_batch(self.epoch, step, loss.detach())
         if exp.device.type == "cuda":
             torch.cuda.synchronize()

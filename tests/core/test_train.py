@@ -267,3 +267,14 @@ def test_optimisers_use_fused_kernels_where_torch_has_them():
     for name in ("adagrad", "adam", "sgd"):
         assert make_optimizer(TrainConfig(optimizer=name), params).defaults["fused"] is True
     assert make_optimizer(TrainConfig(optimizer="adadelta", lr=2.0), params).defaults["lr"] == 2.0
+
+
+def test_only_reporters_overriding_on_batch_are_called_per_step(tmp_path, plugins):
+    class Counter(Reporter):
+        calls = 0
+
+        def on_batch(self, epoch, step, loss):
+            Counter.calls += 1
+
+    start_run(config(tmp_path, epochs=2), plugins, extra_reporters=[Counter(), InterruptAt(99)])
+    assert Counter.calls == 2 * 7  # 420 training rows / batch 64 = 7 steps per epoch
