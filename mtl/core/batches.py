@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mtl.core.data import DenseInputs, Inputs, SparseInputs
+from mtl.core.data import DenseInputs, Inputs, SequenceInputs, SparseInputs
 
 
 @dataclass
@@ -47,9 +47,32 @@ class DeviceSparse:
         return SparseBatch(self.indices[pos], self.data[pos], offsets, len(idx))
 
 
-def to_device(inputs: Inputs, device: torch.device) -> DeviceDense | DeviceSparse:
+@dataclass
+class SequenceBatch:
+    """Padded sequences ``(batch, time, features)`` cut to the batch's longest, and lengths."""
+
+    x: torch.Tensor
+    lengths: torch.Tensor
+    size: int
+
+
+class DeviceSequence:
+    def __init__(self, inputs: SequenceInputs, device: torch.device):
+        self.x = torch.as_tensor(inputs.x).to(device)
+        self.lengths = torch.as_tensor(inputs.lengths).to(device)
+
+    def take(self, idx: torch.Tensor) -> SequenceBatch:
+        lengths = self.lengths.index_select(0, idx)
+        longest = int(lengths.max()) if len(idx) else 0
+        x = self.x.index_select(0, idx)[:, :longest]
+        return SequenceBatch(x, lengths, len(idx))
+
+
+def to_device(inputs: Inputs, device: torch.device) -> DeviceDense | DeviceSparse | DeviceSequence:
     if isinstance(inputs, SparseInputs):
         return DeviceSparse(inputs, device)
     if isinstance(inputs, DenseInputs):
         return DeviceDense(inputs, device)
+    if isinstance(inputs, SequenceInputs):
+        return DeviceSequence(inputs, device)
     raise TypeError(f"unsupported input container {type(inputs).__name__}")

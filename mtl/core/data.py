@@ -124,7 +124,64 @@ class SparseInputs:
             h.update(arr.tobytes())
 
 
-Inputs = DenseInputs | SparseInputs
+@dataclass
+class SequenceInputs:
+    """Padded sequences: ``x`` is ``(n, max_len, features)`` float32, ``lengths`` is ``(n,)``.
+
+    Step ``t`` of example ``i`` is real when ``t < lengths[i]``; later steps are padding
+    and hold zeros. Spectrograms are sequences of frames (time x frequency bins), so a
+    2-D CNN reads ``x[i, :lengths[i]]`` as a one-channel image.
+    """
+
+    x: np.ndarray
+    lengths: np.ndarray
+    kind: str = field(default="sequence", init=False)
+
+    def __post_init__(self) -> None:
+        self.x = np.ascontiguousarray(self.x, dtype=np.float32)
+        self.lengths = np.ascontiguousarray(self.lengths, dtype=np.int64)
+        if self.x.ndim != 3:
+            raise ValueError(f"sequence inputs must be 3-D (n, time, features), got {self.x.shape}")
+        if self.lengths.shape != (self.x.shape[0],):
+            raise ValueError(f"{len(self.lengths)} lengths for {self.x.shape[0]} sequences")
+        if len(self.lengths) and (self.lengths.min() < 1 or self.lengths.max() > self.x.shape[1]):
+            raise ValueError(f"sequence lengths must lie in 1..{self.x.shape[1]}")
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def max_len(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def dim(self) -> int:
+        """Features per step."""
+        return self.x.shape[2]
+
+    def column_stats(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature mean and standard deviation over the real steps of ``rows``."""
+        total = np.zeros(self.dim)
+        sq = np.zeros(self.dim)
+        count = 0
+        for i in rows:
+            steps = self.x[i, : self.lengths[i]].astype(np.float64)
+            total += steps.sum(axis=0)
+            sq += (steps * steps).sum(axis=0)
+            count += len(steps)
+        count = max(count, 1)
+        mean = total / count
+        return mean, np.sqrt(np.maximum(sq / count - mean * mean, 0.0))
+
+    def hash_into(self, h: Any) -> None:
+        h.update(b"sequence")
+        h.update(np.asarray(self.x.shape, dtype=np.int64).tobytes())
+        h.update(self.lengths.tobytes())
+        h.update(self.x.tobytes())
+
+
+Inputs = DenseInputs | SparseInputs | SequenceInputs
 
 
 @dataclass

@@ -97,3 +97,29 @@ def test_multitask_data_rejects_wrong_target_length():
             data.splits,
             data.ids,
         )
+
+
+def test_sequence_inputs_validate_and_batch_to_the_longest():
+    import torch
+
+    from mtl.core.batches import to_device
+    from mtl.core.data import SequenceInputs
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 6, 3)).astype(np.float32)
+    lengths = np.array([6, 2, 3, 1])
+    for i, n in enumerate(lengths):
+        x[i, n:] = 0.0
+    seq = SequenceInputs(x, lengths)
+    assert (seq.n, seq.max_len, seq.dim) == (4, 6, 3)
+    mean, std = seq.column_stats(np.array([1, 2]))
+    real = np.concatenate([x[1, :2], x[2, :3]]).astype(np.float64)
+    np.testing.assert_allclose(mean, real.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(std, real.std(axis=0), rtol=1e-6)
+    batch = to_device(seq, torch.device("cpu")).take(torch.tensor([1, 3]))
+    assert batch.x.shape == (2, 2, 3) and batch.lengths.tolist() == [2, 1]
+    np.testing.assert_array_equal(batch.x[0].numpy(), x[1, :2])
+    with pytest.raises(ValueError, match="lengths must lie"):
+        SequenceInputs(x, np.array([7, 1, 1, 1]))
+    with pytest.raises(ValueError, match="3-D"):
+        SequenceInputs(x[:, :, 0], lengths)
