@@ -20,6 +20,10 @@ class Split(StrEnum):
     all = "all"
 
 
+class Report(StrEnum):
+    classification = "classification"
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
@@ -40,16 +44,35 @@ def evaluate(
     device: Annotated[
         str | None, typer.Option(help="auto, cpu or cuda. [default: the run's]")
     ] = None,
+    report: Annotated[
+        Report | None,
+        typer.Option(
+            help="Also write a report: 'classification' gives per-class precision, recall, F1 "
+            "and support, macro/weighted averages and accuracy for every binary and multiclass "
+            "task (as scikit-learn's classification_report), saved as "
+            "classification_report_SPLIT.json and confusion_matrix_SPLIT_TASK.png in the run."
+        ),
+    ] = None,
+    normalise: Annotated[
+        bool,
+        typer.Option(
+            "--normalise/--counts",
+            help="Confusion matrix cells as fractions of the true class (recall), counts beneath.",
+        ),
+    ] = False,
 ) -> None:
     """Reload the run's selected (best validation) checkpoint and score a split.
 
     The numbers equal the run's results.json for val and test.
     """
+    from mtl.core.errors import UserError
     from mtl.core.runner import evaluate_run
     from mtl.core.runs import RESULTS, RunDir, dumps
-    from mtl.core.tables import results_tables
+    from mtl.core.tables import fmt, results_tables
 
     splits = ("train", "val", "test") if split is Split.all else (split.value,)
+    if as_json and report is not None:
+        raise UserError("--json and --report cannot be combined; the report is saved as JSON")
     loaded = plugins()
     results = evaluate_run(run_dir, loaded, splits, device)
     by_split = {s: results[s] for s in splits}
@@ -64,6 +87,12 @@ def evaluate(
     title = f"{run_dir} · selected epoch {results['selected_epoch']} by validation {results['select_by']}"
     for table in results_tables(by_split, primaries, title):
         out.print(table)
+    for s in splits:
+        if f"{s}_mean_spearman" in results:
+            value = results[f"{s}_mean_spearman"]
+            out.print(f"{s}: mean Spearman over regression tasks {fmt(value)}")
+    if report is not None:
+        _classification_report(run_dir, loaded, splits, device, normalise)
     saved_path = run_dir / RESULTS
     if saved_path.exists():
         saved = RunDir(run_dir).results()
@@ -76,3 +105,18 @@ def evaluate(
                     err.print(
                         f"[yellow]{s}: differs from {RESULTS}[/] (different device or versions?)"
                     )
+
+
+def _classification_report(
+    run_dir: Path, loaded: Any, splits: tuple[str, ...], device: str | None, normalise: bool
+) -> None:
+    from mtl.core.predict import predict_run
+    from mtl.core.reports import report_table, write_reports
+
+    for s in splits:
+        predictions = predict_run(run_dir, loaded, s, device)
+        document, paths = write_reports(run_dir, predictions, s, normalise)
+        for task, rep in document["tasks"].items():
+            out.print(report_table(task, rep, f"classification report · {task} · {s}"))
+        for path in paths:
+            err.print(f"wrote {path}")

@@ -185,3 +185,14 @@ def multiclass_metrics(
         },
         "confusion_matrix": cm.tolist(),
     }
+
+
+def mean_over_tasks(by_task: dict[str, dict], metric: str) -> float:
+    """Mean of ``metric`` over the tasks that report it (e.g. Spearman over regression
+    tasks), NaN values skipped; NaN if no task has a finite value."""
+    values = [
+        float(m[metric])
+        for m in by_task.values()
+        if isinstance(m.get(metric), (int, float)) and np.isfinite(m[metric])
+    ]
+    return float(np.mean(values)) if values else NAN

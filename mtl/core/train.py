@@ -19,6 +19,7 @@ from mtl.core.batches import to_device
 from mtl.core.config import TrainConfig
 from mtl.core.errors import RunFailure
 from mtl.core.experiment import Experiment
+from mtl.core.metrics import mean_over_tasks
 from mtl.core.reporter import Reporter, RunInfo
 from mtl.core.runs import BEST, LAST, RESULTS, RunDir, write_json
 
@@ -314,4 +315,6 @@ def score_checkpoint(
         metrics, loss = evaluate_split(exp, dd, dd.splits[split], details=True)
         out[split] = metrics
         out[f"{split}_loss"] = loss
+        if any("spearman" in m for m in metrics.values()):
+            out[f"{split}_mean_spearman"] = mean_over_tasks(metrics, "spearman")
     return out
