@@ -13,6 +13,7 @@ P_DATA = "Data and tasks"
 P_MODEL = "Model"
 P_OPT = "Optimisation"
 P_RUN = "Run"
+P_TRANSFER = "Transfer learning"
 
 
 @reports_errors
@@ -111,6 +112,27 @@ def train(
             rich_help_panel=P_OPT,
         ),
     ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Initialise from another run's selected checkpoint (weights matched by name and shape).",
+            rich_help_panel=P_TRANSFER,
+        ),
+    ] = None,
+    init_part: Annotated[
+        str | None,
+        typer.Option(
+            help="What --init-from loads: encoder (the 'encoder' submodule) or all (every weight of the same name and shape). [default: encoder]",
+            rich_help_panel=P_TRANSFER,
+        ),
+    ] = None,
+    freeze: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep loaded weights fixed: encoder, all-but-heads (everything but the task output layers) or none. [default: none]",
+            rich_help_panel=P_TRANSFER,
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Training seed. [default: 0]", rich_help_panel=P_RUN)
     ] = None,
@@ -170,6 +192,9 @@ def train(
         "device": device,
         "run_dir": str(run_dir) if run_dir else None,
         "report": report,
+        "init_from": str(init_from) if init_from else None,
+        "init_part": init_part,
+        "freeze": freeze,
     }
     loaded = plugins()
     try:
@@ -181,7 +206,23 @@ def train(
             run, _ = resume_run(resume, loaded, flags)
         else:
             run, _ = start_run(build_config(config, flags), loaded)
+            _transfer_note(run.manifest().get("init_from"))
     except Interrupted as exc:
         err.print("[yellow]interrupted[/]: the last finished epoch is checkpointed; continue with")
         err.print(f"  mtl train --resume {exc.run_dir}")
         raise typer.Exit(130) from None
+
+
+def _transfer_note(record: dict | None) -> None:
+    if not record:
+        return
+    err.print(
+        f"initialised {len(record['loaded'])} weights from {record['run_dir']} "
+        f"(--init-part {record['init_part']}, {len(record['skipped'])} not matched); "
+        f"frozen: {len(record['frozen'])} parameters (--freeze {record['freeze']})"
+    )
+    if record["frozen_not_loaded"]:
+        err.print(
+            "[yellow]warning:[/] frozen but not loaded (kept at their random initial values): "
+            + ", ".join(record["frozen_not_loaded"])
+        )

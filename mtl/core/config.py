@@ -19,6 +19,8 @@ from mtl.core.registry import did_you_mean
 OPTIMIZERS = ("adagrad", "adam", "sgd", "adadelta")
 DEFAULT_LR = {"adagrad": 0.01, "adam": 1e-3, "sgd": 0.01, "adadelta": 1.0}
 DEVICES = ("auto", "cpu", "cuda")
+INIT_PARTS = ("encoder", "all")
+FREEZE_MODES = ("none", "encoder", "all-but-heads")
 
 
 @dataclass
@@ -44,6 +46,9 @@ class TrainConfig:
     patience: int | None = None
     select_by: str | None = None
     eval_batch_size: int = 1024
+    init_from: str | None = None
+    init_part: str = "encoder"
+    freeze: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,6 +129,15 @@ def coerce(key: str, value: Any) -> Any:
             if v not in choices:
                 raise UserError(
                     f"'{key}' must be one of {', '.join(choices)}; got '{value}'"
+                    f"{did_you_mean(v, list(choices))}"
+                )
+            return v
+        case "init_part" | "freeze":
+            choices = INIT_PARTS if key == "init_part" else FREEZE_MODES
+            v = str(value).lower()
+            if v not in choices:
+                raise UserError(
+                    f"'{key.replace('_', '-')}' must be one of {', '.join(choices)}; got '{value}'"
                     f"{did_you_mean(v, list(choices))}"
                 )
             return v

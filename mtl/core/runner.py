@@ -22,6 +22,7 @@ from mtl.core.runs import (
     write_json,
 )
 from mtl.core.train import STOP_FILE, Trainer, score_checkpoint
+from mtl.core.transfer import freeze, setup_transfer
 
 ALWAYS_ON_REPORTERS = ("jsonl",)
 RESUMABLE_OVERRIDES = {"epochs", "patience", "report", "device", "eval_batch_size"}
@@ -62,21 +63,22 @@ def start_run(
 ) -> tuple[RunDir, dict[str, Any]]:
     """Train a new run; everything is validated before the run directory is created."""
     exp = prepare(config, plugins)
+    transfer = setup_transfer(config, exp.model)
     reporters = make_reporters(plugins, config.report, extra_reporters)
     path = Path(config.run_dir) if config.run_dir else default_run_dir(config.dataset, config.arch)
     run = RunDir.create(path)
     exp.config = resolved_config(exp, run.path)
     write_json(run.file(CONFIG), exp.config.to_dict())
-    write_json(
-        run.file(MANIFEST),
-        manifest(
-            exp.config.to_dict(),
-            plugins,
-            exp.data.fingerprint(),
-            str(exp.device),
-            exp.data.provenance,
-        ),
+    record = manifest(
+        exp.config.to_dict(),
+        plugins,
+        exp.data.fingerprint(),
+        str(exp.device),
+        exp.data.provenance,
     )
+    if transfer is not None:
+        record["init_from"] = transfer
+    write_json(run.file(MANIFEST), record)
     return run, _fit(Trainer(exp, run, reporters))
 
 
@@ -104,6 +106,7 @@ def resume_run(
             "(fingerprint differs); start a new run"
         )
     state = run.load_checkpoint(LAST, map_location=exp.device)
+    freeze(exp.model, config.freeze)  # weights come from the checkpoint, frozen as before
     reporters = make_reporters(plugins, config.report, extra_reporters)
     trainer = Trainer(exp, run, reporters)
     trainer.restore(state)

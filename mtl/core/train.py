@@ -139,7 +139,9 @@ class Trainer:
         # only reporters that override on_batch are called in the training loop
         self.batch_reporters = [r for r in reporters if type(r).on_batch is not Reporter.on_batch]
         self.dd = DeviceData(exp)
-        self.optimizer = make_optimizer(exp.config, exp.model.parameters())
+        # frozen parameters (transfer learning, --freeze) stay out of the optimiser
+        trainable = [p for p in exp.model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(exp.config, trainable)
         self.epoch = 0
         self.best_value: float | None = None
         self.best_epoch = 0
