@@ -81,11 +81,12 @@ def select_weights(
             )
         else:
             chosen[name] = source[name]
-    parameters = {n for n, _ in model.named_parameters()}
-    if not parameters & set(chosen):  # buffers alone (e.g. batch counters) are no match
+    parameters = {n for n, _ in model.named_parameters() if not is_head(n)}
+    if not parameters & set(chosen):  # buffers or head biases alone are no match
         reasons = "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:3])
         raise UserError(
-            f"--init-from: no weight of the source run matches this model by name and shape "
+            f"--init-from: no weight of the source run (beyond task heads and buffers) matches "
+            f"this model by name and shape "
             f"(--init-part {part}){f' ({reasons})' if reasons else ''}; check that both runs "
             "use the same dataset inputs, widths and encoder"
         )
