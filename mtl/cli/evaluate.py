@@ -119,4 +119,4 @@ def _classification_report(
         for task, rep in document["tasks"].items():
             out.print(report_table(task, rep, f"classification report · {task} · {s}"))
         for path in paths:
-            err.print(f"wrote {path}")
+            err.print(f"wrote {path}", markup=False)

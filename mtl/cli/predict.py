@@ -62,5 +62,6 @@ def predict(
     labelled = ", ".join(f"{t} {n}" for t, n in info["labelled"].items())
     err.print(
         f"{info['rows']} rows ({split.value}; labelled: {labelled}) from the checkpoint of "
-        f"epoch {info['selected_epoch']} → {path}"
+        f"epoch {info['selected_epoch']} → {path}",
+        markup=False,
     )

@@ -214,15 +214,18 @@ def train(
 
 
 def _transfer_note(record: dict | None) -> None:
+    from rich.markup import escape
+
     if not record:
         return
     err.print(
         f"initialised {len(record['loaded'])} weights from {record['run_dir']} "
         f"(--init-part {record['init_part']}, {len(record['skipped'])} not matched); "
-        f"frozen: {len(record['frozen'])} parameters (--freeze {record['freeze']})"
+        f"frozen: {len(record['frozen'])} parameters (--freeze {record['freeze']})",
+        markup=False,
     )
     if record["frozen_not_loaded"]:
         err.print(
             "[yellow]warning:[/] frozen but not loaded (kept at their random initial values): "
-            + ", ".join(record["frozen_not_loaded"])
+            + escape(", ".join(record["frozen_not_loaded"]))
         )

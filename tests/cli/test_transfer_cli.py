@@ -120,3 +120,22 @@ def test_init_from_a_directory_that_is_not_a_run(tmp_path):
     assert result.exit_code == 2
     assert "--init-from: " in result.output and "is not an mtl run directory" in result.output
     assert not (tmp_path / "t").exists()
+
+
+def test_frozen_but_not_loaded_layers_are_warned_about_and_recorded(source, tmp_path):
+    target = tmp_path / "target"
+    result = invoke(
+        "train", "--tasks", "pop,ballad", *TINY, "--epochs", "1", "--run-dir", target,
+        "--init-from", source, "--init-part", "all", "--freeze", "all-but-heads",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads((target / "manifest.json").read_text())["init_from"]
+    # the low architecture's task-specific layers are built for one task in the source
+    assert record["frozen_not_loaded"] == [
+        "hidden.1.weight",
+        "hidden.1.bias",
+        "hidden.2.weight",
+        "hidden.2.bias",
+    ]
+    assert "shape" in record["skipped"]["hidden.1.weight"]
+    assert "warning: frozen but not loaded" in result.output and "hidden.2.bias" in result.output
