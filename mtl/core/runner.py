@@ -69,16 +69,18 @@ def start_run(
     run = RunDir.create(path)
     exp.config = resolved_config(exp, run.path)
     write_json(run.file(CONFIG), exp.config.to_dict())
-    record = manifest(
-        exp.config.to_dict(),
-        plugins,
-        exp.data.fingerprint(),
-        str(exp.device),
-        exp.data.provenance,
+    write_json(
+        run.file(MANIFEST),
+        manifest(
+            exp.config.to_dict(),
+            plugins,
+            exp.data.fingerprint(),
+            str(exp.device),
+            exp.data.provenance,
+        ),
     )
-    if transfer is not None:
-        record["init_from"] = transfer
-    write_json(run.file(MANIFEST), record)
+    if transfer is not None:  # the source run of --init-from
+        write_json(run.file(MANIFEST), run.manifest() | {"init_from": transfer})
     return run, _fit(Trainer(exp, run, reporters))
 
 
