@@ -64,6 +64,8 @@ def evaluate(
     """Reload the run's selected (best validation) checkpoint and score a split.
 
     The numbers equal the run's results.json for val and test.
+
+    Example: mtl evaluate runs/my-run --split test --report classification
     """
     from mtl.core.errors import UserError
     from mtl.core.runner import evaluate_run
