@@ -30,7 +30,9 @@ def is_encoder(name: str) -> bool:
 
 
 def is_head(name: str) -> bool:
-    return any("head" in part for part in name.split("."))
+    """A task output layer: ``head`` in a part of the name, outside the encoder (so an
+    encoder's ``multihead_attn`` is not one)."""
+    return not is_encoder(name) and any("head" in part for part in name.split("."))
 
 
 def has_encoder(model: nn.Module) -> bool:

@@ -78,6 +78,11 @@ def test_all_part_matches_by_name_and_shape_and_says_why_others_are_skipped():
     assert skipped["heads.2.bias"] == "not in the source run"
 
 
+def test_head_names():
+    assert is_head("head.weight") and is_head("heads.1.bias") and is_head("task_head.0.weight")
+    assert not is_head("encoder.multihead_attn.in_proj_weight") and not is_head("hidden.0.weight")
+
+
 def test_freeze_all_but_heads_leaves_heads_trainable_and_out_of_the_optimizer():
     model = Encoded()
     frozen = freeze(model, "all-but-heads")
