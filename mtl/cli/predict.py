@@ -53,6 +53,11 @@ def predict(
     from mtl.core.predict import predict_run, summary, to_csv, write_csv
 
     result = predict_run(run_dir, plugins(), split.value, device)
+    if result.data_changed:
+        err.print(
+            "[yellow]warning:[/] the dataset changed since the run was trained (its fingerprint "
+            "differs from manifest.json); predicting the data as it is now"
+        )
     info = summary(result)
     if out == "-":
         typer.echo(to_csv(result, labels), nl=False)

@@ -45,6 +45,7 @@ class Predictions:
     targets: list[np.ndarray]
     masks: list[np.ndarray]
     selected_epoch: int
+    data_changed: bool = False  # the dataset's fingerprint differs from the run's
 
     def task(self, name: str) -> int:
         return [s.name for s in self.specs].index(name)
@@ -118,7 +119,9 @@ def predict_run(path: Path, plugins: Plugins, split: str, device: str | None = N
     from mtl.core.runner import load_experiment
 
     run, exp = load_experiment(path, plugins, device)
-    return predict(exp, run, split)
+    result = predict(exp, run, split)
+    result.data_changed = exp.data.fingerprint() != run.manifest().get("data_fingerprint")
+    return result
 
 
 def predicted_labels(spec: TaskSpec, values: np.ndarray) -> np.ndarray | None:

@@ -208,3 +208,19 @@ def test_predict_help_imports_no_torch():
     assert out.returncode == 0, out.stderr
     for option in ("--labels", "--report", "--normalise", "--init-from", "--freeze"):
         assert option in out.stdout
+
+
+def test_predict_warns_when_the_data_changed_since_training(run_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    result = invoke("predict", copy, "--out", tmp_path / "a.csv")
+    assert result.exit_code == 0 and "warning" not in result.output
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["data_fingerprint"] = "0" * 64
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    result = invoke("predict", copy, "--out", tmp_path / "b.csv")
+    assert result.exit_code == 0, result.output
+    assert "warning: the dataset changed since the run was trained" in result.output
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
