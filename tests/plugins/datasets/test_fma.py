@@ -119,6 +119,8 @@ def test_gz_arrays_beat_sibling_and_crop(tmp_path):
         frames=(6, 10),
     )
     (tmp_path / "fma_genre_spectrograms").mkdir()
+    with open(layout.root / "train_labels.txt", "a") as f:
+        f.write("9999.fused.full.npy\tRock\n")  # a label row without an array is ignored
     base = str(tmp_path / "fma_genre_spectrograms")
     full = load(FmaSpectrograms(), root=base, beat=True, view="chroma", val_fraction=0)
     first = sorted(layout.arrays["train"])[0]
@@ -126,6 +128,8 @@ def test_gz_arrays_beat_sibling_and_crop(tmp_path):
         full.inputs.x[0, : full.inputs.lengths[0]], layout.arrays["train"][first][128:].T
     )
     assert full.provenance["beat_synchronised"] is True
+    assert full.provenance["labels_without_arrays"] == {"train": 1, "test": 0}
+    assert "9999" not in full.ids
     assert full.provenance["root"].endswith("_beat")
     for crop in ("start", "centre"):
         cropped = load(

@@ -164,11 +164,11 @@ class FmaSpectrograms(FmaDataset):
         found = self.arrays(root, options)
         files: dict[str, list[ArrayFile]] = {}
         classes: dict[str, list[int]] = {}
-        dropped = {}
+        dropped, unmatched = {}, {}
         for split in FILE_SPLITS:
             label_path = root / f"{split}_labels.txt"
             genres = read_genres(label_path)
-            check_covered(found[split], genres, label_path)
+            unmatched[split] = check_covered(found[split], genres, label_path)
             files[split], classes[split] = [], []
             for f in found[split]:
                 c = mapping.class_id(genres[f.clip], f"{label_path} (clip {f.clip})")
@@ -209,6 +209,7 @@ class FmaSpectrograms(FmaDataset):
                 **self.provenance(root, options, files),
                 "mapping": mapping.source,
                 "dropped_by_mapping": dropped,
+                "labels_without_arrays": unmatched,
             },
         )
 
@@ -227,7 +228,7 @@ class FmaMultitask(FmaDataset):
     def load(self, options: dict[str, Any], tasks: list[str]) -> MultiTaskData:
         root = self.root(options)
         files = self.arrays(root, options)
-        values = []
+        values, unmatched = [], {}
         predict_only = False
         for split in FILE_SPLITS:
             label_path = root / f"{split}_labels.txt"
@@ -236,7 +237,7 @@ class FmaMultitask(FmaDataset):
                 values.append(np.full((len(files[split]), len(AFFECT)), np.nan))
                 continue
             labels = read_affect(label_path)
-            check_covered(files[split], labels, label_path)
+            unmatched[split] = check_covered(files[split], labels, label_path)
             values.append(np.array([labels[f.clip] for f in files[split]], dtype=np.float64))
         y = np.concatenate(values).reshape(-1, len(AFFECT))
         n_train = len(files["train"])
@@ -258,5 +259,9 @@ class FmaMultitask(FmaDataset):
                 "test": np.arange(n_train, len(y)),
             },
             ids=np.asarray(clip_ids(everything)),
-            provenance={**self.provenance(root, options, files), "test_labels": not predict_only},
+            provenance={
+                **self.provenance(root, options, files),
+                "test_labels": not predict_only,
+                "labels_without_arrays": unmatched,
+            },
         )

@@ -102,8 +102,8 @@ def read_affect(path: Path) -> dict[int, tuple[float, float, float]]:
     return out
 
 
-def check_covered(files: list[ArrayFile], labels: dict, label_path: Path) -> None:
-    """Every array file has a label row (label rows without an array are ignored)."""
+def check_covered(files: list[ArrayFile], labels: dict, label_path: Path) -> int:
+    """Every array file has a label row; returns the number of label rows without an array."""
     missing = [f for f in files if f.clip not in labels]
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
@@ -111,3 +111,4 @@ def check_covered(files: list[ArrayFile], labels: dict, label_path: Path) -> Non
             f"{missing[0].path} (clip {missing[0].clip}){more} has no row in {label_path}; "
             "label rows are matched to array files by the numeric id before the first dot"
         )
+    return len(set(labels) - {f.clip for f in files})
