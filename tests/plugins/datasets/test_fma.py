@@ -1,5 +1,7 @@
 """The FMA spectrogram lab layout: fma-spectrograms (genre) and fma-multitask (affect)."""
 
+import json
+
 import numpy as np
 import pytest
 import seqfiles
@@ -341,3 +343,39 @@ def test_bad_multitask_labels_are_one_error_line_exit_2(tmp_path, row, message):
 def test_missing_root_option_names_the_fix(tmp_path):
     with pytest.raises(UserError, match="pass -o root=DIR"):
         FmaSpectrograms().resolve(resolve_options(FmaSpectrograms.options, {}, "test"))
+
+
+TINY_NET = ["--widths", "8,8,8,8", "--epochs", "2", "--batch-size", "16", "--seed", "1"]
+
+
+@pytest.mark.parametrize(
+    "dataset,kind,encoder,extra",
+    [
+        ("fma-spectrograms", "genre", "lstm", ["-o", "view=fused"]),
+        ("fma-multitask", "multitask", "cnn2d", ["-o", "view=chroma"]),
+    ],
+)
+def test_train_then_evaluate_end_to_end(tmp_path, monkeypatch, dataset, kind, encoder, extra):
+    seqfiles.fma_layout(
+        tmp_path / "data", kind=kind, per_class=2, test_per_class=1, frames=(3, 6), gz=True
+    )
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    result = invoke(
+        "train", "--dataset", dataset, "-o", "root=data", *extra,
+        "--encoder", encoder, *TINY_NET, "--run-dir", run_dir,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["dataset_options"]["root"] == str((tmp_path / "data").resolve())
+    results = json.loads((run_dir / "results.json").read_text())
+    evaluated = invoke("evaluate", run_dir, "--split", "test", "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    scores = json.loads(evaluated.output)
+    task = "genre" if kind == "genre" else "energy"
+    numbers = {k: v for k, v in results["test"][task].items() if isinstance(v, (int, float))}
+    assert numbers and {k: scores["test"][task][k] for k in numbers} == pytest.approx(
+        numbers, nan_ok=True
+    )
+    # 12 genres, 1 test clip each, Soundtrack dropped by the mapping; affect: all 12 labelled
+    assert results["test"][task]["n"] == (11 if kind == "genre" else 12)

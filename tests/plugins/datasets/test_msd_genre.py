@@ -1,5 +1,7 @@
 """MSD-10 / MSD-25 genre sequences: both file-name schemes, flat and 3-D inputs, var-length."""
 
+import json
+
 import numpy as np
 import pytest
 import seqfiles
@@ -231,3 +233,27 @@ def test_bad_var_length_indices(tmp_path):
         "train", "--dataset", "msd-genre", "-o", f"root={tmp_path}", "-o", "variant=var-length"
     )
     assert result.exit_code == 2 and "must together hold each of 0..9 once" in result.output
+
+
+@pytest.mark.parametrize("variant", ["fixed", "var-length"])
+def test_train_then_evaluate_end_to_end(tmp_path, variant):
+    seqfiles.msd_genre_files(
+        tmp_path / "msd",
+        sizes=(20, 10, 10),
+        var_length=(4, 7) if variant == "var-length" else None,
+        flat=True,
+    )
+    run_dir = tmp_path / "run"
+    result = invoke(
+        "train", "--dataset", "msd-genre", "-o", f"root={tmp_path / 'msd'}", "-o", f"variant={variant}",
+        "--encoder", "lstm", "--widths", "8,8,8,8", "--epochs", "2", "--batch-size", "8",
+        "--run-dir", run_dir,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["test"]["genre"]["n"] == 10 and results["val"]["genre"]["n"] == 10
+    evaluated = invoke("evaluate", run_dir, "--split", "test", "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    scores = json.loads(evaluated.output)["test"]["genre"]
+    for metric in ("accuracy", "macro_f1", "weighted_f1", "n"):
+        assert scores[metric] == pytest.approx(results["test"]["genre"][metric])
