@@ -13,6 +13,7 @@ from mtl.core.errors import UserError
 from mtl.core.options import resolve_options
 from mtl.plugins.datasets.fma.arrays import numeric_id
 from mtl.plugins.datasets.fma.dataset import FmaMultitask, FmaSpectrograms
+from mtl.plugins.datasets.fma.labels import read_affect, read_genres
 from mtl.plugins.datasets.fma.mapping import DEFAULT_DROP, DEFAULT_MAP
 from mtl.plugins.datasets.fma.splits import carve_stratified
 
@@ -379,3 +380,17 @@ def test_train_then_evaluate_end_to_end(tmp_path, monkeypatch, dataset, kind, en
     )
     # 12 genres, 1 test clip each, Soundtrack dropped by the mapping; affect: all 12 labelled
     assert results["test"][task]["n"] == (11 if kind == "genre" else 12)
+
+
+def test_label_files_with_and_without_header_and_reordered_columns(tmp_path):
+    genres = tmp_path / "genres.txt"
+    genres.write_text("12.fused.full.npy\tEasy Listening\n0007.npy.gz\tRock\n\n")
+    assert read_genres(genres) == {12: "Easy Listening", 7: "Rock"}
+    genres.write_text("file genre\n12.fused.full.npy Easy Listening\n")
+    assert read_genres(genres) == {12: "Easy Listening"}
+    affect = tmp_path / "affect.csv"
+    affect.write_text("energy,track,danceability,valence\n0.1,000012.npy,0.2,0.3\n")
+    assert read_affect(affect) == {12: (0.3, 0.1, 0.2)}
+    affect.write_text("12,0.3,nan,0.2\n")
+    value = read_affect(affect)[12]
+    assert value[0] == 0.3 and np.isnan(value[1]) and value[2] == 0.2

@@ -2,7 +2,8 @@
 
 Genre labels: a header line, then ``<filename><TAB><genre>``; multitask labels: a CSV
 with a header, rows ``<id>,<valence>,<energy>,<danceability>``. Rows are keyed by the
-numeric clip id (see :func:`~mtl.plugins.datasets.fma.arrays.numeric_id`).
+numeric clip id (see :func:`~mtl.plugins.datasets.fma.arrays.numeric_id`); a first line
+whose id field has no digits is the header, so files without one read as well.
 """
 
 from __future__ import annotations
@@ -29,10 +30,17 @@ def _lines(path: Path) -> list[str]:
         raise UserError(f"cannot read label file {path} ({exc})") from None
 
 
+def _is_header(first_field: str) -> bool:
+    """A first line whose id field has no digits (``filename``, ``id``) is a header."""
+    return numeric_id(first_field.strip()) is None
+
+
 def read_genres(path: Path) -> dict[int, str]:
     """Clip id → raw genre, from a header line and ``<filename><TAB><genre>`` rows."""
     out: dict[int, str] = {}
-    for number, line in enumerate(_lines(path)[1:], start=2):
+    lines = _lines(path)
+    skip = 1 if lines and _is_header(lines[0].split("\t")[0].split(" ")[0]) else 0
+    for number, line in enumerate(lines[skip:], start=1 + skip):
         if not line.strip():
             continue
         name, sep, genre = line.partition("\t")
@@ -62,12 +70,12 @@ def read_affect(path: Path) -> dict[int, tuple[float, float, float]]:
     after a task); without those names the columns are taken as id, valence, energy,
     danceability.
     """
-    rows = list(csv.reader(_lines(path)))
+    rows = [r for r in csv.reader(_lines(path)) if any(c.strip() for c in r)]
     if not rows:
         raise UserError(
             f"label file {path} is empty; expected a header line and id,valence,energy,danceability rows"
         )
-    header = [h.strip().lower() for h in rows[0]]
+    header = [h.strip().lower() for h in rows[0]] if _is_header(rows[0][0]) else []
     if all(t in header for t in AFFECT):
         cols = [header.index(t) for t in AFFECT]
         id_col = next(i for i in range(len(header)) if i not in cols)
@@ -75,7 +83,8 @@ def read_affect(path: Path) -> dict[int, tuple[float, float, float]]:
         id_col, cols = 0, [1, 2, 3]
     width = max([id_col, *cols]) + 1
     out: dict[int, tuple[float, float, float]] = {}
-    for number, row in enumerate(rows[1:], start=2):
+    skip = 1 if header else 0
+    for number, row in enumerate(rows[skip:], start=1 + skip):
         if not row or not any(c.strip() for c in row):
             continue
         if len(row) < width:
