@@ -257,3 +257,13 @@ def test_train_then_evaluate_end_to_end(tmp_path, variant):
     scores = json.loads(evaluated.output)["test"]["genre"]
     for metric in ("accuracy", "macro_f1", "weighted_f1", "n"):
         assert scores[metric] == pytest.approx(results["test"]["genre"][metric])
+
+
+def test_any_split_may_come_as_inputs_and_targets_files(tmp_path):
+    written = seqfiles.msd_genre_files(tmp_path, length=4)
+    train = tmp_path / "msd-10-genre-train.npz"
+    with np.load(train) as f:
+        np.savez(tmp_path / "msd-10-genre-train-inputs.npz", inputs=f["inputs"])
+        np.savez(tmp_path / "msd-10-genre-train-targets.npz", targets=f["targets"])
+    train.unlink()
+    check_values(load(root=str(tmp_path)), written)

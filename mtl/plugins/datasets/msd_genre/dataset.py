@@ -109,10 +109,8 @@ class MsdGenre(Dataset):
                     f"several {split} files for MSD-{k} in {root}: "
                     f"{', '.join(p.name for p in paths)}; keep one naming scheme"
                 )
-            if split != "test" and parts:
-                raise UserError(f"{parts[0]}: only the test split comes as -inputs/-targets files")
             if parts and not any("-inputs" in p.name.lower() for p in parts):
-                raise UserError(f"{parts[0]} has no matching test -inputs file in {root}")
+                raise UserError(f"{parts[0]} has no matching {split} -inputs file in {root}")
         return root, k, var_length, files
 
     def offered_tasks(self, options: dict[str, Any]) -> list[TaskSpec]:
