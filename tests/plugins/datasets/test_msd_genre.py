@@ -165,6 +165,9 @@ def _break(case, root, tmp_path):
     if case == "label map":
         _rewrite(train, label_map=np.array(["a", "b"]))
         return [], "label_map names 2 classes; MSD-10 has 10"
+    if case == "label maps differ":
+        _rewrite(root / "msd-10-genre-valid.npz", label_map=np.array([f"x{i}" for i in range(10)]))
+        return [], "msd-10-genre-valid.npz: label_map differs from the other files'"
     if case == "no targets":
         _rewrite(train, targets=None)
         return [], "has no 'targets'"
@@ -190,6 +193,7 @@ CASES = [
     "target range",
     "empty class",
     "label map",
+    "label maps differ",
     "no targets",
     "pickled label map",
     "not npz",

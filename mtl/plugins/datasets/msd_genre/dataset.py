@@ -116,12 +116,16 @@ class MsdGenre(Dataset):
     def offered_tasks(self, options: dict[str, Any]) -> list[TaskSpec]:
         root, k, _, files = self._files(options)
         names = default_classes(k)
-        reader = NpzReader(files["train"], options.get("allow_pickle", False))
-        try:
-            if "label_map" in reader:
-                names = as_label_map(reader.get("label_map"), k, reader.where("label_map"))
-        finally:
-            reader.close()
+        for split in ("train", "valid", "test"):  # the first label_map names the classes
+            if not files[split]:
+                continue
+            reader = NpzReader(files[split], options.get("allow_pickle", False))
+            try:
+                if "label_map" in reader:
+                    names = as_label_map(reader.get("label_map"), k, reader.where("label_map"))
+                    break
+            finally:
+                reader.close()
         kind = "genres" if k == 10 else "styles"
         return [
             TaskSpec(
@@ -148,7 +152,7 @@ class MsdGenre(Dataset):
                 raise UserError(f"{paths[0]} has no 'targets': the {split} split needs labels")
             if parts[split].label_map is not None and parts[split].label_map != spec.classes:
                 raise UserError(
-                    f"{paths[0]}: label_map differs from the training file's "
+                    f"{paths[0]}: label_map differs from the other files' "
                     f"({', '.join(parts[split].label_map)} vs {', '.join(spec.classes or ())})"
                 )
         order = [s for s in ("train", "valid", "test") if s in parts]
