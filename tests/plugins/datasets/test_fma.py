@@ -122,6 +122,7 @@ def test_gz_arrays_beat_sibling_and_crop(tmp_path):
         frames=(6, 10),
     )
     (tmp_path / "fma_genre_spectrograms").mkdir()
+    (layout.root / "train" / "._000007.beatsync.fused.npy.gz").write_bytes(b"resource fork")
     with open(layout.root / "train_labels.txt", "a") as f:
         f.write("9999.fused.full.npy\tRock\n")  # a label row without an array is ignored
     base = str(tmp_path / "fma_genre_spectrograms")

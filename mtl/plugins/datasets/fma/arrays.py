@@ -73,7 +73,7 @@ def find_arrays(directory: Path, view: str) -> list[ArrayFile]:
         )
     found: dict[str, list[ArrayFile]] = {"fused": [], "mel": [], "chroma": []}
     for path in sorted(directory.iterdir()):
-        if not path.is_file() or not path.name.endswith(SUFFIXES):
+        if path.name.startswith(".") or not path.name.endswith(SUFFIXES) or not path.is_file():
             continue
         clip = numeric_id(path.name)
         if clip is None:
