@@ -253,3 +253,43 @@ def test_sequence_encoder_on_dense_inputs_is_an_error(plugins):
             ),
             plugins,
         )
+
+
+def test_learned_snippet_weights_train_on_the_combination_only(plugins):
+    exp = prepare(config(snippets=3, combine="learned", tasks=["genre"]), plugins)
+    model = exp.model.train()
+    assert model.rows_per_example == 4
+    batch = SequenceBatch(torch.randn(5, 12, 4), torch.tensor([12, 4, 7, 3, 9]), 5)
+    out = model(batch)[0]
+    assert out.shape == (5 * 4, 4)
+    combined = out.view(5, 4, 4)[:, 3]  # the 4th row of each example is the combination
+    torch.nn.functional.cross_entropy(combined, torch.tensor([0, 1, 2, 3, 0])).backward()
+    assert model.combine_logits.grad.abs().sum() > 0
+    assert all(p.grad is None or not p.grad.any() for p in model.encoder.parameters())
+    model.eval()
+    assert model.rows_per_example == 1 and model(batch)[0].shape == (5, 4)
+    model.member = 2
+    member = model(batch)[0]
+    model.member = None
+    assert member.shape == (5, 4) and not torch.allclose(member, model(batch)[0])
+
+
+def test_toml_config_takes_encoder_options_and_task_weights(tmp_path):
+    from mtl.core.config import build_config
+
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'encoder = "lstm"\nencoder-sharing = "per-task"\naux = "one-vs-rest"\n'
+        'aux-weight = 0.5\nstabilise = 2\nsnippets = 2\ncombine = "max-product"\n'
+        "[encoder-options]\nhidden = 32\n[task-weights]\ngenre = 2\n"
+    )
+    cfg = build_config(path, {"encoder_options": ["layers=2"], "task_weights": ["x=1"]})
+    assert cfg.encoder == "lstm" and cfg.encoder_sharing == "per-task"
+    assert cfg.encoder_options == {"hidden": 32, "layers": "2"}
+    assert cfg.task_weights == {"genre": 2.0, "x": 1.0}
+    assert (cfg.aux, cfg.aux_weight, cfg.stabilise) == (["one-vs-rest"], 0.5, 2.0)
+    assert (cfg.snippets, cfg.combine) == (2, "max-product")
+    with pytest.raises(UserError, match="'encoder-sharing' must be one of shared, per-task"):
+        build_config(None, {"encoder_sharing": "pertask"})
+    with pytest.raises(UserError, match="'task-weight x' must be a number"):
+        build_config(None, {"task_weights": ["x=heavy"]})
