@@ -15,11 +15,12 @@ from mtl.core.options import Option
 from mtl.plugins.datasets.fma.arrays import CROPS
 from mtl.plugins.datasets.fma.splits import carve_stratified
 from mtl.plugins.datasets.msd_genre.files import (
+    FEATURES,
     NpzReader,
+    SplitReader,
     as_label_map,
     default_classes,
     find_files,
-    read_split,
 )
 
 ENV_ROOT = "MTL_MSD_GENRE"
@@ -136,44 +137,46 @@ class MsdGenre(Dataset):
     def load(self, options: dict[str, Any], tasks: list[str]) -> MultiTaskData:
         root, k, var_length, files = self._files(options)
         spec = self.offered_tasks(options)[0]
-        parts = {}
-        for split, paths in files.items():
-            if not paths:
-                continue
-            parts[split] = read_split(
-                paths,
-                k,
-                var_length,
-                options.get("allow_pickle", False),
-                options.get("max_len"),
-                options.get("crop", "start"),
-            )
-            if split != "test" and parts[split].targets is None:
-                raise UserError(f"{paths[0]} has no 'targets': the {split} split needs labels")
-            if parts[split].label_map is not None and parts[split].label_map != spec.classes:
-                raise UserError(
-                    f"{paths[0]}: label_map differs from the other files' "
-                    f"({', '.join(parts[split].label_map)} vs {', '.join(spec.classes or ())})"
+        parts: dict[str, SplitReader] = {}
+        try:
+            for split, paths in files.items():
+                if not paths:
+                    continue
+                parts[split] = part = SplitReader(
+                    paths,
+                    k,
+                    var_length,
+                    options.get("allow_pickle", False),
+                    options.get("max_len"),
+                    options.get("crop", "start"),
                 )
-        order = [s for s in ("train", "valid", "test") if s in parts]
-        sizes = [len(parts[s].lengths) for s in order]
-        offsets = dict(zip(order, np.cumsum([0, *sizes[:-1]]), strict=True))
-        n = sum(sizes)
-        width = max(parts[s].x.shape[1] for s in order)
-        x = np.zeros((n, width, parts["train"].x.shape[2]), dtype=np.float32)
-        lengths = np.zeros(n, dtype=np.int64)
-        y = np.full(n, np.nan)
-        mask = np.zeros(n, dtype=bool)
-        ids = []
-        for s in order:
-            p, o = parts[s], offsets[s]
-            x[o : o + len(p.lengths), : p.x.shape[1]] = p.x
-            lengths[o : o + len(p.lengths)] = p.lengths
-            if p.targets is not None:
-                y[o : o + len(p.lengths)] = p.targets
-                mask[o : o + len(p.lengths)] = True
-            ids += [f"{s}-{i:06d}" for i in range(len(p.lengths))]
-            parts[s] = None  # type: ignore[assignment]  # free as we go
+                if split != "test" and part.targets is None:
+                    raise UserError(f"{paths[0]} has no 'targets': the {split} split needs labels")
+                if part.label_map is not None and part.label_map != spec.classes:
+                    raise UserError(
+                        f"{paths[0]}: label_map differs from the other files' "
+                        f"({', '.join(part.label_map)} vs {', '.join(spec.classes or ())})"
+                    )
+            order = [s for s in ("train", "valid", "test") if s in parts]
+            sizes = [parts[s].n for s in order]
+            offsets = dict(zip(order, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
+            n = sum(sizes)
+            x = np.zeros((n, max(parts[s].width for s in order), FEATURES), dtype=np.float32)
+            lengths = np.zeros(n, dtype=np.int64)
+            y = np.full(n, np.nan)
+            mask = np.zeros(n, dtype=bool)
+            ids = []
+            for s in order:
+                p, o = parts[s], offsets[s]
+                p.fill(x[o : o + p.n])
+                lengths[o : o + p.n] = p.lengths
+                if p.targets is not None:
+                    y[o : o + p.n] = p.targets
+                    mask[o : o + p.n] = True
+                ids += [f"{s}-{i:06d}" for i in range(p.n)]
+        finally:
+            for part in parts.values():
+                part.close()
         rows = {
             s: np.arange(offsets[s], offsets[s] + size)
             for s, size in zip(order, sizes, strict=True)

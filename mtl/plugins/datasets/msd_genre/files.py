@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -54,17 +53,6 @@ def find_files(root: Path, k: int, var_length: bool) -> dict[str, list[Path]]:
             continue
         out[m["split"].lower()].append(path)
     return out
-
-
-@dataclass
-class SplitArrays:
-    """One split's sequences: ``x`` (n, len, 25) with NaN padding cropped away, lengths, targets."""
-
-    x: np.ndarray
-    lengths: np.ndarray
-    targets: np.ndarray | None
-    label_map: tuple[str, ...] | None
-    files: list[str] = field(default_factory=list)
 
 
 class NpzReader:
@@ -215,39 +203,65 @@ def _window(lengths: np.ndarray, limit: int | None, crop: str) -> tuple[np.ndarr
 
 
 def _place(
-    out: np.ndarray, rows: np.ndarray, x: np.ndarray, starts: np.ndarray, kept: np.ndarray
+    out: np.ndarray,
+    rows: np.ndarray,
+    x: np.ndarray,
+    starts: np.ndarray,
+    kept: np.ndarray,
+    chunk: int = 512,
 ) -> None:
-    """Copy each track's kept segments to the front of its ``out`` row; the rest stays zero."""
+    """Copy each track's kept segments to the front of its ``out`` row; the rest stays zero.
+
+    Works through ``chunk`` tracks at a time, so the temporaries stay small.
+    """
     width = out.shape[1]
-    simple = starts == 0
-    if simple.any():
-        block = x[simple, :width]
-        steps = np.arange(block.shape[1])[None, :, None] < kept[simple][:, None, None]
-        out[rows[simple], : block.shape[1]] = np.where(steps, block, 0.0)
-    for j in np.flatnonzero(~simple):
-        out[rows[j], : kept[j]] = x[j, starts[j] : starts[j] + kept[j]]
+    steps = np.arange(min(width, x.shape[1]))
+    for a in range(0, len(rows), chunk):
+        b = min(a + chunk, len(rows))
+        simple = np.flatnonzero(starts[a:b] == 0) + a
+        if len(simple):
+            block = x[simple, : len(steps)]
+            real = steps[None, :, None] < kept[simple][:, None, None]
+            out[rows[simple], : len(steps)] = np.where(real, block, np.float32(0))
+        for j in np.flatnonzero(starts[a:b] != 0) + a:
+            out[rows[j], : kept[j]] = x[j, starts[j] : starts[j] + kept[j]]
 
 
-def read_split(
-    paths: list[Path],
-    k: int,
-    var_length: bool,
-    allow_pickle: bool,
-    limit: int | None,
-    crop: str,
-) -> SplitArrays:
-    """One split's files as zero-padded sequences, lengths, targets (``None`` if absent)."""
-    reader = NpzReader(paths, allow_pickle)
-    try:
-        label_map = (
+class SplitReader:
+    """One split's files, read in two passes so that only one bucket is in memory at a time.
+
+    Construction reads every bucket once for its lengths (from the NaN padding), crop
+    windows, targets and track positions; :meth:`fill` reads them again and copies the
+    kept segments into rows of a caller's array, so several splits share one padded
+    array without a concatenating copy.
+    """
+
+    def __init__(
+        self,
+        paths: list[Path],
+        k: int,
+        var_length: bool,
+        allow_pickle: bool,
+        limit: int | None,
+        crop: str,
+    ):
+        self.paths = paths
+        self.reader = reader = NpzReader(paths, allow_pickle)
+        try:
+            self._plan(k, var_length, limit, crop)
+        except BaseException:
+            reader.close()
+            raise
+
+    def _plan(self, k: int, var_length: bool, limit: int | None, crop: str) -> None:
+        reader, paths = self.reader, self.paths
+        self.label_map = (
             as_label_map(reader.get("label_map"), k, reader.where("label_map"))
             if "label_map" in reader
             else None
         )
         if not var_length:
-            path = reader.where("inputs") if "inputs" in reader else paths[0]
-            x = as_sequences(reader.get("inputs"), path, "inputs")
-            buckets = [("inputs", "targets", None, x, path)]
+            buckets = [("inputs", "targets", None)]
         else:
             sizes = sorted(
                 int(key.split("_", 1)[1])
@@ -259,33 +273,36 @@ def read_split(
                     f"{', '.join(map(str, paths))} has no inputs_<n> arrays; "
                     "variable-length files hold inputs_<n>, targets_<n> and indices_<n>"
                 )
-            buckets = []
-            for n in sizes:
-                path = reader.where(f"inputs_{n}")
-                x = as_sequences(reader.get(f"inputs_{n}"), path, f"inputs_{n}")
-                buckets.append((f"inputs_{n}", f"targets_{n}", f"indices_{n}", x, path))
-        total = sum(len(b[3]) for b in buckets)
-        lengths_all = np.zeros(total, dtype=np.int64)
-        targets = np.zeros(total, dtype=np.int64)
-        has_targets = [t in reader for _, t, _, _, _ in buckets]
+            buckets = [(f"inputs_{n}", f"targets_{n}", f"indices_{n}") for n in sizes]
+        has_targets = [t in reader for _, t, _ in buckets]
         if any(has_targets) and not all(has_targets):
             missing = buckets[has_targets.index(False)][1]
             raise UserError(
                 f"{', '.join(map(str, paths))} has no '{missing}' but has other targets"
             )
-        use_indices = var_length and all(i in reader for _, _, i, _, _ in buckets)
-        placed, rows_of = 0, []
-        for _, _, ikey, x, _ in buckets:
+        windows, targets_of = [], []
+        for ikey, tkey, _ in buckets:
+            x = self._inputs(ikey)
+            lengths = padded_lengths(x, reader.where(ikey), ikey)
+            windows.append(_window(lengths, limit, crop))
+            if tkey in reader:
+                targets_of.append(as_targets(reader.get(tkey), len(x), k, reader.where(tkey), tkey))
+            del x
+        sizes_of = [len(kept) for _, kept in windows]
+        total = sum(sizes_of)
+        use_indices = var_length and all(i in reader for _, _, i in buckets)
+        rows_of, placed = [], 0
+        for (_, _, xkey), m in zip(buckets, sizes_of, strict=True):
             if use_indices:
-                rows = np.asarray(reader.get(ikey)).reshape(-1)
-                if len(rows) != len(x) or rows.dtype.kind not in "iu":
+                rows = np.asarray(reader.get(xkey)).reshape(-1)
+                if len(rows) != m or rows.dtype.kind not in "iu":
                     raise UserError(
-                        f"{reader.where(ikey)}: '{ikey}' must hold {len(x)} integer track indices"
+                        f"{reader.where(xkey)}: '{xkey}' must hold {m} integer track indices"
                     )
                 rows = rows.astype(np.int64)
             else:
-                rows = np.arange(placed, placed + len(x))
-            placed += len(x)
+                rows = np.arange(placed, placed + m)
+            placed += m
             rows_of.append(rows)
         if use_indices:
             every = np.sort(np.concatenate(rows_of)) if rows_of else np.zeros(0, np.int64)
@@ -294,24 +311,31 @@ def read_split(
                     f"{', '.join(map(str, paths))}: the indices_<n> arrays must together hold "
                     f"each of 0..{total - 1} once"
                 )
-        windows = []
-        for (ikey, tkey, _, x, path), rows in zip(buckets, rows_of, strict=True):
-            lengths = padded_lengths(x, path, ikey)
-            starts, kept = _window(lengths, limit, crop)
-            lengths_all[rows] = kept
-            windows.append((starts, kept))
-            if tkey in reader:
-                targets[rows] = as_targets(reader.get(tkey), len(x), k, reader.where(tkey), tkey)
-        width = int(lengths_all.max(initial=1))
-        out = np.zeros((total, width, FEATURES), dtype=np.float32)
-        for (_, _, _, x, _), rows, (starts, kept) in zip(buckets, rows_of, windows, strict=True):
-            _place(out, rows, x, starts, kept)
-        return SplitArrays(
-            out,
-            lengths_all,
-            targets if any(has_targets) else None,
-            label_map,
-            [str(p) for p in paths],
-        )
-    finally:
-        reader.close()
+        self.lengths = np.zeros(total, dtype=np.int64)
+        self.targets: np.ndarray | None = np.zeros(total, dtype=np.int64) if targets_of else None
+        for b, rows in enumerate(rows_of):
+            self.lengths[rows] = windows[b][1]
+            if self.targets is not None:
+                self.targets[rows] = targets_of[b]
+        self._buckets = list(zip([b[0] for b in buckets], rows_of, windows, strict=True))
+
+    def _inputs(self, key: str) -> np.ndarray:
+        path = self.reader.where(key) if key in self.reader else self.paths[0]
+        return as_sequences(self.reader.get(key), path, key)
+
+    @property
+    def n(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def width(self) -> int:
+        """The longest kept sequence."""
+        return int(self.lengths.max(initial=1))
+
+    def fill(self, out: np.ndarray) -> None:
+        """Copy the kept segments into ``out`` (``n`` zero rows at least ``width`` long)."""
+        for ikey, rows, (starts, kept) in self._buckets:
+            _place(out, rows, self._inputs(ikey), starts, kept)
+
+    def close(self) -> None:
+        self.reader.close()
