@@ -7,8 +7,9 @@ lengths uniform in ``--min-length..--max-length``; one task, ``genre``, 4 classe
 * ``lstm``  - LSTM (``--hidden`` units) over packed sequences, last hidden state →
   Linear(hidden, ``--width``) → ReLU → Linear(width, 4); mtl: ``--encoder lstm
   --arch S --widths W --dropout 0``.
-* ``cnn2d`` - the lab's CNN (``--channels`` blocks of conv 3×3 → batch-norm → ReLU →
-  max-pool 2×2, padded steps zeroed after each ReLU, global max over real frames) →
+* ``cnn2d`` - the lab's CNN (``--channels`` blocks of conv 3×3 → batch-norm over real
+  frames (mtl's ``MaskedBatchNorm2d``, the one layer the hand-written loop borrows) →
+  ReLU → max-pool 2×2, padded steps zeroed after each ReLU, global max over real frames) →
   Linear → ReLU → Linear; mtl: ``--encoder cnn2d``.
 
 Contenders per model: ``mtl`` (the real trainer through ``mtl.core.runner.start_run``;
@@ -107,6 +108,8 @@ def hand_model(model: str, args: argparse.Namespace):
     from torch import nn
     from torch.nn.utils.rnn import pack_padded_sequence
 
+    from mtl.plugins.encoders.cnn import MaskedBatchNorm2d  # the same layer: BN over real frames
+
     def mask(lengths, steps):
         return torch.arange(steps).unsqueeze(0) < lengths.unsqueeze(1)
 
@@ -126,18 +129,19 @@ def hand_model(model: str, args: argparse.Namespace):
         def __init__(self):
             super().__init__()
             chans = [1] + [int(c) for c in args.channels.split(",")]
-            self.blocks = nn.ModuleList(
-                nn.Sequential(nn.Conv2d(a, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU())
-                for a, b in zip(chans[:-1], chans[1:], strict=True)
+            self.convs = nn.ModuleList(
+                nn.Conv2d(a, b, 3, padding=1) for a, b in zip(chans[:-1], chans[1:], strict=True)
             )
+            self.norms = nn.ModuleList(MaskedBatchNorm2d(b) for b in chans[1:])
             self.pool = nn.MaxPool2d(2, ceil_mode=True)
             self.hidden = nn.Linear(chans[-1], args.width)
             self.out = nn.Linear(args.width, 4)
 
         def forward(self, x, lengths):
             h = x.unsqueeze(1)
-            for block in self.blocks:
-                h = self.pool(block(h) * mask(lengths, h.shape[2])[:, None, :, None])
+            for conv, norm in zip(self.convs, self.norms, strict=True):
+                m = mask(lengths, h.shape[2])[:, None, :, None]
+                h = self.pool(torch.relu(norm(conv(h), m)) * m)
                 lengths = (lengths + 1) // 2
             h = h.amax(dim=3).masked_fill(~mask(lengths, h.shape[2]).unsqueeze(1), -1e30)
             return self.out(torch.relu(self.hidden(h.amax(dim=2))))

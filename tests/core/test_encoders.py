@@ -293,3 +293,32 @@ def test_toml_config_takes_encoder_options_and_task_weights(tmp_path):
         build_config(None, {"encoder_sharing": "pertask"})
     with pytest.raises(UserError, match="'task-weight x' must be a number"):
         build_config(None, {"task_weights": ["x=heavy"]})
+
+
+def test_cnn2d_training_mode_batch_norm_ignores_padding(plugins, seqs):
+    a, b = build(plugins, "cnn2d", channels="3,4").train(), build(plugins, "cnn2d", channels="3,4")
+    b.train()
+    out_a = a(padded(seqs, 19))
+    out_b = b(padded(seqs, 40))
+    torch.testing.assert_close(out_a, out_b, atol=1e-5, rtol=1e-5)
+    for block_a, block_b in zip(a.blocks, b.blocks, strict=True):  # same running statistics
+        torch.testing.assert_close(block_a[1].running_mean, block_b[1].running_mean)
+        torch.testing.assert_close(block_a[1].running_var, block_b[1].running_var)
+
+
+def test_masked_batch_norm_without_padding_is_batch_norm():
+    from mtl.plugins.encoders.cnn import MaskedBatchNorm2d
+
+    torch.manual_seed(0)
+    h = torch.randn(4, 3, 6, 5) * 2 + 1
+    ours, ref = MaskedBatchNorm2d(3), nn.BatchNorm2d(3)
+    out = ours(h, torch.ones(4, 1, 6, 1, dtype=torch.bool))
+    torch.testing.assert_close(out, ref(h), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours.running_mean, ref.running_mean)
+    torch.testing.assert_close(ours.running_var, ref.running_var)
+    mask = torch.zeros(4, 1, 6, 1, dtype=torch.bool)
+    mask[:, :, :4] = True  # the last two steps are padding: statistics of the rest
+    ours(h, mask)
+    real = h[:, :, :4]
+    expected_mean = 0.9 * ref.running_mean + 0.1 * real.mean(dim=(0, 2, 3))
+    torch.testing.assert_close(ours.running_mean, expected_mean, atol=1e-6, rtol=1e-5)

@@ -12,8 +12,9 @@ sequence unpadded; the max-pools use ``ceil_mode`` and, as activations after ReL
 non-negative, a window that straddles the end takes the real step's value; the real
 length after a pool is ``ceil(length / 2)``. The final global pool (max or mean over
 time, and over the remaining frequency bins for ``cnn2d``) covers real steps only.
-In training mode batch-norm statistics include the (zeroed) padded positions of the
-batch; length-bucketed batches (``--batch-order bucketed``) keep those few.
+Batch-norm in training mode takes its statistics over real positions only
+(:class:`MaskedBatchNorm2d`), so an example's output does not depend on padding in
+training either (it depends, as with any batch-norm, on the other real examples).
 """
 
 from __future__ import annotations
@@ -47,6 +48,35 @@ def channel_list(value: str, encoder: str) -> list[int]:
     return out
 
 
+class MaskedBatchNorm2d(nn.BatchNorm2d):
+    """Batch-norm whose training statistics cover real positions only (``mask`` True).
+
+    Evaluation mode is plain batch-norm with the running statistics. In training mode
+    the per-channel mean and (biased) variance are taken over the real (example, step,
+    bin) positions, and the running statistics are updated from them as
+    :class:`torch.nn.BatchNorm2d` does (unbiased variance), so padded zeros neither
+    shift nor shrink them.
+    """
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.training or mask is None:
+            return super().forward(h)
+        w = mask.to(h.dtype).expand(h.shape[0], 1, h.shape[2], h.shape[3])
+        count = w.sum()
+        mean = (h * w).sum(dim=(0, 2, 3)) / count
+        centred = h - mean.view(1, -1, 1, 1)
+        var = (centred.square() * w).sum(dim=(0, 2, 3)) / count
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                m = self.momentum if self.momentum is not None else 0.1
+                unbiased = var * count / (count - 1).clamp(min=1)
+                self.running_mean.mul_(1 - m).add_(m * mean)
+                self.running_var.mul_(1 - m).add_(m * unbiased)
+        out = centred * torch.rsqrt(var + self.eps).view(1, -1, 1, 1)
+        return out * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
 class Cnn2dModule(nn.Module):
     def __init__(self, spec: EncoderSpec, channels: list[int]):
         super().__init__()
@@ -59,7 +89,7 @@ class Cnn2dModule(nn.Module):
             self.blocks.append(
                 nn.Sequential(
                     nn.Conv2d(c_in, c, k, padding=k // 2),
-                    nn.BatchNorm2d(c),
+                    MaskedBatchNorm2d(c),
                     nn.ReLU(),
                 )
             )
@@ -72,8 +102,9 @@ class Cnn2dModule(nn.Module):
         if self.whiten is not None:
             x = self.whiten(x, lengths)
         h = x.unsqueeze(1)  # (batch, 1, time, features)
-        for block in self.blocks:
-            h = block(h) * time_mask(lengths, h.shape[2])[:, None, :, None]
+        for conv, norm, relu in self.blocks:
+            mask = time_mask(lengths, h.shape[2])[:, None, :, None]
+            h = relu(norm(conv(h), mask)) * mask
             h = self.pool(h)
             lengths = pooled_lengths(lengths)
         h = h.amax(dim=3) if self.how == "max" else h.mean(dim=3)  # over frequency bins
