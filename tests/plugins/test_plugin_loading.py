@@ -272,9 +272,7 @@ def test_an_optional_hook_for_a_newer_mtl_is_not_an_error():
         extra=[
             (
                 "future",
-                plugin(
-                    "future_plugin", mtl_register_loss_weightings=mtl_register_loss_weightings
-                ),
+                plugin("future_plugin", mtl_register_loss_weightings=mtl_register_loss_weightings),
             )
         ],
     )
