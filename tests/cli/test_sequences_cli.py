@@ -78,14 +78,18 @@ def test_bad_sequence_options_fail_in_one_line(tmp_path, args, message):
     assert not run.exists()
 
 
-def test_cnn_encoders_learn_the_temporal_pattern(tmp_path):
+def test_encoders_learn_the_temporal_pattern(tmp_path):
     """genre lives in the tempo of a sinusoid: well above chance (0.25) in a few epochs."""
-    for encoder, opts in (("cnn1d", ["-e", "channels=8,16"]), ("cnn2d", ["-e", "channels=8,16"])):
+    for encoder, opts in (
+        ("cnn1d", ["-e", "channels=8,16", "--epochs", "6"]),
+        ("cnn2d", ["-e", "channels=8,16", "--epochs", "6"]),
+        ("lstm", ["-e", "hidden=16", "--batch-order", "bucketed", "--epochs", "12"]),
+    ):
         run = tmp_path / encoder
         r = mtl(
             "train", "--dataset", "synthetic-seq", "-o", "n=300", "-o", "features=4",
-            "--encoder", encoder, *opts, "--optimizer", "adam", "--lr", "0.005",
-            "--batch-size", "32", "--epochs", "6", "--run-dir", str(run), *SMALL,
+            "--encoder", encoder, *opts, "--optimizer", "adam", "--lr", "0.01",
+            "--batch-size", "32", "--run-dir", str(run), *SMALL,
         )  # fmt: skip
         assert r.returncode == 0, r.stderr
         accuracy = json.loads((run / "results.json").read_text())["test"]["genre"]["accuracy"]
