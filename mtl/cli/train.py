@@ -14,6 +14,7 @@ P_MODEL = "Model"
 P_OPT = "Optimisation"
 P_RUN = "Run"
 P_TRANSFER = "Transfer learning"
+P_SEQ = "Encoders, auxiliary tasks, snippets"
 
 
 @reports_errors
@@ -133,6 +134,79 @@ def train(
             rich_help_panel=P_TRANSFER,
         ),
     ] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            help="What reads the inputs below the sharing layers: mlp (dense/sparse inputs), lstm, cnn1d or cnn2d (sequences); see 'mtl plugins'. [default: mlp]",
+            rich_help_panel=P_SEQ,
+        ),
+    ] = None,
+    encoder_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-e",
+            "--encoder-option",
+            help="Encoder option KEY=VALUE (repeatable), e.g. -e hidden=128 -e bidirectional=true (lstm), -e channels=32,64,128,256 (cnn2d).",
+            rich_help_panel=P_SEQ,
+        ),
+    ] = None,
+    encoder_sharing: Annotated[
+        str | None,
+        typer.Option(
+            help="shared: one encoder for all tasks; per-task: one encoder per task. [default: shared]",
+            rich_help_panel=P_SEQ,
+        ),
+    ] = None,
+    aux: Annotated[
+        str | None,
+        typer.Option(
+            help="Auxiliary tasks, comma-separated: one-vs-rest (a binary task per class of each multiclass task), autoencode (reconstruct the input summary). Reported apart; never select the epoch.",
+            rich_help_panel=P_SEQ,
+        ),
+    ] = None,
+    aux_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="Loss weight α of the auxiliary tasks. [default: 1.0]", rich_help_panel=P_SEQ
+        ),
+    ] = None,
+    task_weight: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Loss weight of one task, NAME=W (repeatable), main or auxiliary, e.g. --task-weight genre=2.",
+            rich_help_panel=P_SEQ,
+        ),
+    ] = None,
+    stabilise: Annotated[
+        float | None,
+        typer.Option(
+            "--stabilise",
+            "--activation-stabilisation",
+            help="Activation stabilisation weight β for recurrent encoders: penalises the squared change of hidden-state norms between consecutive real steps. [default: 0]",
+            rich_help_panel=P_SEQ,
+        ),
+    ] = None,
+    snippets: Annotated[
+        int | None,
+        typer.Option(
+            help="Split each sequence into K consecutive snippets read by one shared model; members are combined by --combine. [default: 1]",
+            rich_help_panel=P_SEQ,
+        ),
+    ] = None,
+    combine: Annotated[
+        str | None,
+        typer.Option(
+            help="How snippet members' posteriors combine: max-mean, max-product or learned (weights trained). [default: max-mean]",
+            rich_help_panel=P_SEQ,
+        ),
+    ] = None,
+    batch_order: Annotated[
+        str | None,
+        typer.Option(
+            help="random, or bucketed: batches of sequences of similar length (less padding). [default: random]",
+            rich_help_panel=P_SEQ,
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Training seed. [default: 0]", rich_help_panel=P_RUN)
     ] = None,
@@ -195,6 +269,16 @@ def train(
         "init_from": str(init_from) if init_from else None,
         "init_part": init_part,
         "freeze": freeze,
+        "encoder": encoder,
+        "encoder_options": encoder_option or None,
+        "encoder_sharing": encoder_sharing,
+        "aux": aux,
+        "aux_weight": aux_weight,
+        "task_weights": task_weight or None,
+        "stabilise": stabilise,
+        "snippets": snippets,
+        "combine": combine,
+        "batch_order": batch_order,
     }
     loaded = plugins()
     try:

@@ -64,7 +64,10 @@ class DeviceSequence:
     def take(self, idx: torch.Tensor) -> SequenceBatch:
         lengths = self.lengths.index_select(0, idx)
         longest = int(lengths.max()) if len(idx) else 0
-        x = self.x.index_select(0, idx)[:, :longest]
+        # rows of (time x features) cut to the longest, then one row gather: copies only
+        # the batch's real steps and padding up to its longest (not the data's longest)
+        n, t, f = self.x.shape
+        x = self.x.view(n, t * f)[:, : longest * f].index_select(0, idx).view(len(idx), longest, f)
         return SequenceBatch(x, lengths, len(idx))
 
 

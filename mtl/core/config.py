@@ -2,7 +2,8 @@
 
 Precedence: defaults < ``--config FILE.toml`` < flags. TOML keys are the flag names
 (``batch-size`` or ``batch_size``); dataset options go in a ``[dataset-options]``
-table (or ``dataset-options = ["n=100"]``).
+table (or ``dataset-options = ["n=100"]``), encoder options and task weights likewise
+in ``[encoder-options]`` and ``[task-weights]``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from mtl.core.options import split_assignments
 from mtl.core.registry import did_you_mean
 
 OPTIMIZERS = ("adagrad", "adam", "sgd", "adadelta")
+ENCODER_SHARING = ("shared", "per-task")
+AUX_TASKS = ("one-vs-rest", "autoencode")
+COMBINE_RULES = ("max-mean", "max-product", "learned")
+BATCH_ORDERS = ("random", "bucketed")
 DEFAULT_LR = {"adagrad": 0.01, "adam": 1e-3, "sgd": 0.01, "adadelta": 1.0}
 DEVICES = ("auto", "cpu", "cuda")
 INIT_PARTS = ("encoder", "all")
@@ -49,6 +54,16 @@ class TrainConfig:
     init_from: str | None = None
     init_part: str = "encoder"
     freeze: str = "none"
+    encoder: str = "mlp"
+    encoder_options: dict[str, Any] = field(default_factory=dict)
+    encoder_sharing: str = "shared"
+    aux: list[str] = field(default_factory=list)
+    aux_weight: float = 1.0
+    task_weights: dict[str, float] = field(default_factory=dict)
+    stabilise: float = 0.0
+    snippets: int = 1
+    combine: str = "max-mean"
+    batch_order: str = "random"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,6 +160,39 @@ def coerce(key: str, value: Any) -> Any:
             if isinstance(value, bool):
                 return value
             raise UserError(f"'whiten' must be true or false; got {value!r}")
+        case "encoder_sharing" | "combine" | "batch_order":
+            choices = {
+                "encoder_sharing": ENCODER_SHARING,
+                "combine": COMBINE_RULES,
+                "batch_order": BATCH_ORDERS,
+            }[key]
+            v = str(value).lower()
+            if v not in choices:
+                raise UserError(
+                    f"'{key.replace('_', '-')}' must be one of {', '.join(choices)}; got "
+                    f"'{value}'{did_you_mean(v, list(choices))}"
+                )
+            return v
+        case "aux":
+            names = _list(value, key)
+            for name in names:
+                if name not in AUX_TASKS:
+                    raise UserError(
+                        f"'aux' must name {' or '.join(AUX_TASKS)}; got '{name}'"
+                        f"{did_you_mean(name, list(AUX_TASKS))}"
+                    )
+            return list(dict.fromkeys(names))
+        case "aux_weight" | "stabilise":
+            return _number(value, key.replace("_", "-"), float, 0.0)
+        case "snippets":
+            return _number(value, key, int, 1)
+        case "encoder_options":
+            if isinstance(value, dict):
+                return {str(k): v for k, v in value.items()}
+            return split_assignments(_list(value, key))
+        case "task_weights":
+            raw = value if isinstance(value, dict) else split_assignments(_list(value, key))
+            return {str(k): _number(v, f"task-weight {k}", float, 0.0) for k, v in raw.items()}
         case "dataset_options":
             if isinstance(value, dict):
                 return {str(k): v for k, v in value.items()}
@@ -196,7 +244,7 @@ def build_config(
         if value is None:
             continue
         value = coerce(key, value)
-        if key == "dataset_options":
+        if key in ("dataset_options", "encoder_options", "task_weights"):
             merged[key] = {**merged.get(key, {}), **value}
         else:
             merged[key] = value

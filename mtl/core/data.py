@@ -260,7 +260,9 @@ class MultiTaskData:
         self.inputs.hash_into(h)
         for spec in self.tasks:
             h.update(spec.name.encode())
-            y = np.where(self.masks[spec.name], self.targets[spec.name], 0.0)
+            y = self.targets[spec.name]
+            mask = self.masks[spec.name].reshape(-1, *([1] * (y.ndim - 1)))
+            y = np.where(mask, y, 0.0)
             h.update(y.tobytes())
             h.update(self.masks[spec.name].tobytes())
         for split in SPLITS:

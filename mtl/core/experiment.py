@@ -6,7 +6,7 @@ mistake costs nothing and leaves nothing on disk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,9 +14,12 @@ import torch
 from torch import nn
 
 from mtl.core.architecture import Architecture, ModelSpec
+from mtl.core.auxiliary import add_auxiliary_tasks
 from mtl.core.config import TrainConfig
 from mtl.core.data import MultiTaskData, TaskSpec
 from mtl.core.dataset import Dataset
+from mtl.core.encoded import EncodedModel, PerTaskEncoder
+from mtl.core.encoder import Encoder, EncoderSpec
 from mtl.core.errors import UserError
 from mtl.core.options import resolve_options
 from mtl.core.plugins import Plugins
@@ -56,10 +59,18 @@ class Experiment:
     model: nn.Module
     device: torch.device
     selection: Selection
+    encoder_options: dict[str, Any] = field(default_factory=dict)
+    aux_tasks: list[str] = field(default_factory=list)
+    task_weights: list[float] | None = None
 
     @property
     def specs(self) -> list[TaskSpec]:
+        """Every trained task: the main tasks, then the auxiliary ones."""
         return self.data.tasks
+
+    @property
+    def main_task_names(self) -> list[str]:
+        return [s.name for s in self.data.tasks if s.name not in self.aux_tasks]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -128,6 +139,15 @@ def prepare(
     )
     options = dataset.resolve(options)
     arch: Architecture = reg.architectures.get(config.arch)
+    encoder: Encoder = reg.encoders.get(config.encoder)
+    encoder_options = resolve_options(
+        encoder.options, config.encoder_options, f"encoder '{config.encoder}'"
+    )
+    if config.stabilise > 0 and not encoder.recurrent:
+        raise UserError(
+            f"--stabilise (activation stabilisation) applies to recurrent encoders such as "
+            f"lstm; encoder '{config.encoder}' is not recurrent"
+        )
     for name in config.report:
         reg.reporters.get(name)
     device = resolve_device(config.device)
@@ -144,6 +164,12 @@ def prepare(
         train_subset(data.splits["train"], config.train_size, config.seed)
     )
     train = data.splits["train"]
+    check_encoder_input(config, encoder, data)
+    main_names = [s.name for s in specs]
+    data, aux_names = add_auxiliary_tasks(data, config.aux)
+    specs = list(data.tasks)
+    types = types + [reg.task_types.get(s.kind) for s in specs[len(types) :]]
+    weights = task_weights(config, main_names, aux_names)
 
     fitted = []
     for spec, tt in zip(specs, types, strict=True):
@@ -173,7 +199,10 @@ def prepare(
         input_std=std,
     )
     torch.manual_seed(config.seed)
-    model = arch.build(model_spec).to(device)
+    enc_spec = EncoderSpec(
+        data.inputs.kind, data.inputs.dim, encoder_options, mean, std, config.stabilise
+    )
+    model = build_model(config, arch, encoder, enc_spec, model_spec, specs).to(device)
     return Experiment(
         config=config,
         plugins=plugins,
@@ -186,4 +215,82 @@ def prepare(
         model=model,
         device=device,
         selection=selection,
+        encoder_options=encoder_options,
+        aux_tasks=aux_names,
+        task_weights=weights,
+    )
+
+
+def check_encoder_input(config: TrainConfig, encoder: Encoder, data: MultiTaskData) -> None:
+    kind = data.inputs.kind
+    if kind not in encoder.input_kinds:
+        if kind == "sequence":
+            fix = "choose a sequence encoder, e.g. --encoder lstm (or cnn1d, cnn2d)"
+        else:
+            fix = "use --encoder mlp (the default) for dense or sparse inputs"
+        raise UserError(
+            f"dataset '{config.dataset}' gives {kind} inputs, which encoder "
+            f"'{config.encoder}' does not read ({', '.join(encoder.input_kinds)}); {fix}"
+        )
+    if config.snippets > 1:
+        if kind != "sequence":
+            raise UserError(
+                f"--snippets needs sequence inputs; dataset '{config.dataset}' gives {kind} inputs"
+            )
+        shortest = int(data.inputs.lengths.min())
+        if shortest < config.snippets:
+            raise UserError(
+                f"--snippets {config.snippets} needs every sequence to have at least "
+                f"{config.snippets} steps; the shortest of dataset '{config.dataset}' has "
+                f"{shortest}; use fewer snippets"
+            )
+
+
+def task_weights(config: TrainConfig, main: list[str], aux: list[str]) -> list[float]:
+    """Loss weight per task: 1 for main tasks, α (``--aux-weight``) for auxiliary ones,
+    ``--task-weight NAME=W`` overriding either."""
+    names = main + aux
+    for name in config.task_weights:
+        if name not in names:
+            raise UserError(
+                f"--task-weight names task '{name}', which is not trained"
+                f"{did_you_mean(name, names)}; trained tasks: {', '.join(names)}"
+            )
+    default = {**dict.fromkeys(main, 1.0), **dict.fromkeys(aux, config.aux_weight)}
+    return [float(config.task_weights.get(n, default[n])) for n in names]
+
+
+def build_model(
+    config: TrainConfig,
+    arch: Architecture,
+    encoder: Encoder,
+    enc_spec: EncoderSpec,
+    model_spec: ModelSpec,
+    specs: list[TaskSpec],
+) -> nn.Module:
+    """The architecture alone (``mlp``), or an encoder (shared or per task) under it."""
+    first = encoder.build(enc_spec)
+    if first is None:
+        if config.encoder_sharing != "shared":
+            raise UserError(
+                f"--encoder-sharing per-task needs an encoder that builds layers "
+                f"(lstm, cnn1d, cnn2d); encoder '{config.encoder}' has none"
+            )
+        return arch.build(model_spec)
+    if config.encoder_sharing == "per-task":
+        module: nn.Module = PerTaskEncoder(
+            [first] + [encoder.build(enc_spec) for _ in range(len(specs) - 1)]
+        )
+    else:
+        module = first
+    body_spec = ModelSpec(
+        input_kind="dense",
+        input_dim=encoder.output_dim(enc_spec),
+        task_names=model_spec.task_names,
+        output_dims=model_spec.output_dims,
+        widths=model_spec.widths,
+        dropout=model_spec.dropout,
+    )
+    return EncodedModel(
+        module, arch.build(body_spec), [s.kind for s in specs], config.snippets, config.combine
     )

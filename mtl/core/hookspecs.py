@@ -43,6 +43,16 @@ def mtl_register_architectures(registry: PluginRegistry) -> None:
 
 
 @hookspec
+def mtl_register_encoders(registry: PluginRegistry) -> None:
+    """Add encoders: ``registry.add(name, encoder)``.
+
+    An encoder subclasses :class:`mtl.core.encoder.Encoder`; its ``build(spec)``
+    returns a ``torch.nn.Module`` mapping an input batch (e.g. padded sequences with
+    lengths) to one feature vector per example, which the architecture reads.
+    """
+
+
+@hookspec
 def mtl_register_task_types(registry: PluginRegistry) -> None:
     """Add task types: ``registry.add(kind, task_type)``.
 

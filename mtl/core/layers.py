@@ -44,6 +44,11 @@ class InputLayer(nn.Module):
             self.register_buffer("center", torch.as_tensor(center, dtype=torch.float32))
 
     def forward(self, batch: torch.Tensor | SparseBatch) -> torch.Tensor:
+        if self.groups > 1 and isinstance(batch, torch.Tensor) and batch.dim() == 3:
+            # (groups, batch, in): one stream per group (per-task encoders) — group g reads
+            # stream g; encoders whiten their own inputs, so no whitening here
+            w = self.weight.view(-1, self.groups, self.out_dim).transpose(0, 1)
+            return torch.baddbmm(self.bias.view(self.groups, 1, self.out_dim), batch, w)
         if isinstance(batch, SparseBatch):
             vals = (
                 batch.vals * self.scale.index_select(0, batch.cols) if self.whiten else batch.vals

@@ -29,6 +29,7 @@ ENV_VAR = "MTL_PLUGINS"
 BUILTIN_PLUGINS = (
     "mtl.plugins.tasks",
     "mtl.plugins.architectures",
+    "mtl.plugins.encoders",
     "mtl.plugins.datasets",
     "mtl.plugins.reporters",
 )

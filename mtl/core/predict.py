@@ -98,18 +98,22 @@ def decode_rows(exp: Experiment, rows: np.ndarray) -> list[np.ndarray]:
 
 
 def predict(exp: Experiment, run: RunDir, split: str) -> Predictions:
-    """Load the selected checkpoint and predict every example of ``split``."""
+    """Load the selected checkpoint and predict every example of ``split`` (main tasks only:
+    auxiliary tasks exist for training)."""
     epoch = load_best(exp, run)
     rows, names = split_rows(exp, split)
     data = exp.data
+    main = [t for t, s in enumerate(exp.specs) if s.name in exp.main_task_names]
+    specs = [exp.specs[t] for t in main]
+    values = decode_rows(exp, rows)
     return Predictions(
         rows=rows,
         ids=np.asarray(data.ids)[rows],
         split=names,
-        specs=list(exp.specs),
-        values=decode_rows(exp, rows),
-        targets=[data.targets[s.name][rows] for s in exp.specs],
-        masks=[data.masks[s.name][rows] for s in exp.specs],
+        specs=specs,
+        values=[values[t] for t in main],
+        targets=[data.targets[s.name][rows] for s in specs],
+        masks=[data.masks[s.name][rows] for s in specs],
         selected_epoch=epoch,
     )
 

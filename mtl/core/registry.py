@@ -1,6 +1,6 @@
 """Typed registries of named components, filled by plugins.
 
-Each component family (datasets, architectures, task types, reporters) has one
+Each component family (datasets, architectures, encoders, task types, reporters) has one
 :class:`Registry`. A plugin's registration hook receives a :class:`PluginRegistry`,
 a staging view: its additions land only if the whole plugin registers cleanly.
 """
@@ -148,6 +148,9 @@ class Registries:
     task_types: Registry = field(
         default_factory=lambda: Registry("task type", "mtl.core.task_type:TaskType")
     )
+    encoders: Registry = field(
+        default_factory=lambda: Registry("encoder", "mtl.core.encoder:Encoder")
+    )
     reporters: Registry = field(
         default_factory=lambda: Registry("reporter", "mtl.core.reporter:Reporter", classes=True)
     )
@@ -157,6 +160,7 @@ class Registries:
         return {
             "mtl_register_datasets": self.datasets,
             "mtl_register_architectures": self.architectures,
+            "mtl_register_encoders": self.encoders,
             "mtl_register_task_types": self.task_types,
             "mtl_register_reporters": self.reporters,
         }

@@ -33,8 +33,9 @@ def resolved_config(exp: Experiment, run_dir: Path) -> TrainConfig:
     cfg = exp.config
     return dataclasses.replace(
         cfg,
-        tasks=[s.name for s in exp.specs],
+        tasks=exp.main_task_names,
         dataset_options=dict(exp.options),
+        encoder_options=dict(exp.encoder_options),
         lr=cfg.learning_rate,
         dropout=cfg.layer_dropout(),
         run_dir=str(run_dir),

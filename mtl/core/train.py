@@ -77,12 +77,25 @@ class DeviceData:
 def batch_loss(
     exp: Experiment, dd: DeviceData, outputs: list[torch.Tensor], idx: torch.Tensor
 ) -> torch.Tensor:
-    """Sum over tasks of the mean loss over the batch's labelled examples."""
+    """Weighted sum over tasks of the mean loss over the batch's labelled examples, plus
+    the model's regularisation penalty (set by a training-mode forward, if any).
+
+    A model that reads each example as several rows (snippet ensembles in training)
+    says so with ``rows_per_example``; each row carries its example's labels.
+    """
+    rows = getattr(exp.model, "rows_per_example", 1)
+    if rows > 1:
+        idx = idx.repeat_interleave(rows)
+    weights = exp.task_weights
     total = outputs[0].new_zeros(())
     for t, tt in enumerate(exp.task_types):
         mask = dd.masks[t].index_select(0, idx)
         per_example = tt.loss(outputs[t], dd.targets[t].index_select(0, idx))
-        total = total + (per_example * mask).sum() / mask.sum().clamp(min=1)
+        task_loss = (per_example * mask).sum() / mask.sum().clamp(min=1)
+        total = total + (task_loss if weights is None else weights[t] * task_loss)
+    penalty = getattr(exp.model, "penalty", None)
+    if penalty is not None:
+        total = total + penalty
     return total
 
 
@@ -191,6 +204,8 @@ class Trainer:
             generator=torch.Generator().manual_seed(exp.config.seed * 100_003 + self.epoch),
         )
         perm = train[order.to(train.device)]
+        if exp.config.batch_order == "bucketed":
+            perm = bucket_by_length(dd, perm, bs, exp.config.seed * 100_003 + self.epoch)
         model.train()
         loss_sum = torch.zeros((), device=exp.device)
         steps = 0
@@ -313,10 +328,43 @@ def score_checkpoint(
         "select_by": f"{exp.selection.task}:{exp.selection.metric}",
         "higher_is_better": exp.selection.higher_is_better,
     }
+    main = exp.main_task_names
+    members = getattr(exp.model, "snippets", 1)
     for split in splits:
         metrics, loss = evaluate_split(exp, dd, dd.splits[split], details=True)
-        out[split] = metrics
+        out[split] = {k: v for k, v in metrics.items() if k in main}
         out[f"{split}_loss"] = loss
-        if any("spearman" in m for m in metrics.values()):
-            out[f"{split}_mean_spearman"] = mean_over_tasks(metrics, "spearman")
+        if any("spearman" in m for m in out[split].values()):
+            out[f"{split}_mean_spearman"] = mean_over_tasks(out[split], "spearman")
+        if exp.aux_tasks:
+            out[f"{split}_aux"] = {k: v for k, v in metrics.items() if k not in main}
+        if members > 1:
+            out[f"{split}_members"] = []
+            try:
+                for k in range(members):
+                    exp.model.member = k
+                    scored, _ = evaluate_split(exp, dd, dd.splits[split], details=True)
+                    out[f"{split}_members"].append({t: scored[t] for t in main})
+            finally:
+                exp.model.member = None
     return out
+
+
+BUCKET_BATCHES = 50
+
+
+def bucket_by_length(dd: DeviceData, perm: torch.Tensor, bs: int, seed: int) -> torch.Tensor:
+    """``perm`` reordered so batches hold sequences of similar length: each run of
+    ``BUCKET_BATCHES`` batches of the shuffled order is sorted by length, cut into
+    batches, and the batches of the epoch are shuffled (seeded). Other inputs: ``perm``."""
+    lengths = getattr(dd.inputs, "lengths", None)
+    if lengths is None or len(perm) <= bs:
+        return perm
+    chunk = bs * BUCKET_BATCHES
+    batches: list[torch.Tensor] = []
+    for s in range(0, len(perm), chunk):
+        rows = perm[s : s + chunk]
+        rows = rows[torch.argsort(lengths.index_select(0, rows), stable=True)]
+        batches.extend(torch.split(rows, bs))
+    pick = torch.randperm(len(batches), generator=torch.Generator().manual_seed(seed + 1))
+    return torch.cat([batches[i] for i in pick.tolist()])

@@ -98,7 +98,13 @@ def builtins():
 def test_builtins_load_through_the_plugin_path(builtins):
     assert builtins.failures == []
     assert builtins.warning() is None
-    assert [p.name for p in builtins.loaded] == ["tasks", "architectures", "datasets", "reporters"]
+    assert [p.name for p in builtins.loaded] == [
+        "tasks",
+        "architectures",
+        "encoders",
+        "datasets",
+        "reporters",
+    ]
     assert [p.module for p in builtins.loaded] == list(BUILTIN_PLUGINS)
     assert {p.source for p in builtins.loaded} == {"builtin"}
     assert {p.version for p in builtins.loaded} == {mtl.__version__}
@@ -106,6 +112,7 @@ def test_builtins_load_through_the_plugin_path(builtins):
     assert hooks == {
         "tasks": ["mtl_register_task_types"],
         "architectures": ["mtl_register_architectures"],
+        "encoders": ["mtl_register_encoders"],
         "datasets": ["mtl_register_datasets"],
         "reporters": ["mtl_register_reporters"],
     }
@@ -113,7 +120,15 @@ def test_builtins_load_through_the_plugin_path(builtins):
 
 def test_builtin_datasets(builtins):
     reg = builtins.registries.datasets
-    assert reg.names() == ["dummy", "msd", "synthetic"]
+    assert reg.names() == [
+        "dummy",
+        "fma-multitask",
+        "fma-spectrograms",
+        "msd",
+        "msd-genre",
+        "synthetic",
+        "synthetic-seq",
+    ]
     assert reg.owner("synthetic") == "datasets" and reg.owner("dummy") == "datasets"
     names = [t.name for t in reg.get("dummy").offered_tasks({})]
     assert {"loudness", "year", "pop"} <= set(names)
@@ -139,10 +154,20 @@ def test_builtin_architectures_and_pattern_resolver(builtins):
 
 def test_builtin_task_types(builtins):
     reg = builtins.registries.task_types
-    assert reg.names() == ["binary", "multiclass", "regression"]
+    assert reg.names() == ["binary", "multiclass", "reconstruction", "regression"]
     assert reg.get("regression").primary == "rmse"
     assert reg.get("binary").primary == "roc_auc"
     assert reg.get("multiclass").primary == "accuracy"
+
+
+def test_builtin_encoders(builtins):
+    reg = builtins.registries.encoders
+    assert reg.names() == ["cnn1d", "cnn2d", "lstm", "mlp"]
+    assert reg.owner("lstm") == "encoders"
+    assert reg.get("mlp").input_kinds == ("dense", "sparse")
+    assert reg.get("lstm").recurrent and not reg.get("cnn2d").recurrent
+    with pytest.raises(UserError, match="unknown encoder 'lsmt' \\(did you mean 'lstm'\\?\\)"):
+        reg.get("lsmt")
 
 
 def test_builtin_reporters_are_classes(builtins):
@@ -157,7 +182,7 @@ def test_builtin_reporters_are_classes(builtins):
     ("family", "name", "expected"),
     [
         ("datasets", "synthetc", "unknown dataset 'synthetc' (did you mean 'synthetic'?); "
-         "available: dummy, msd, synthetic"),
+         "available: dummy, fma-multitask, fma-spectrograms, msd, msd-genre, synthetic, synthetic-seq"),
         ("architectures", "intersperse", "(did you mean 'interspersed'?)"),
         ("task_types", "regresion", "unknown task type 'regresion' (did you mean 'regression'?)"),
         ("reporters", "jsnl", "unknown reporter 'jsnl' (did you mean 'jsonl'?); "
@@ -239,12 +264,17 @@ def test_a_misspelled_hook_is_reported_with_a_suggestion_and_skipped():
 
 def test_an_optional_hook_for_a_newer_mtl_is_not_an_error():
     @hookimpl(optionalhook=True)
-    def mtl_register_encoders(registry):
+    def mtl_register_loss_weightings(registry):
         raise AssertionError("never called: no such hook in this mtl")
 
     loaded = load_plugins(
         env=NO_EXTERNAL,
-        extra=[("future", plugin("future_plugin", mtl_register_encoders=mtl_register_encoders))],
+        extra=[
+            (
+                "future",
+                plugin("future_plugin", mtl_register_loss_weightings=mtl_register_loss_weightings),
+            )
+        ],
     )
     assert loaded.failures == [] and loaded.loaded[-1].name == "future"
 
@@ -417,7 +447,7 @@ def test_entry_points_are_discovered_and_filtered_by_mtl_plugins(tmp_path, monke
     only = load_plugins(env={"MTL_PLUGINS": "epgood"})
     assert only.failures == [] and "epgood-data" in only.registries.datasets
     none = load_plugins(env={"MTL_PLUGINS": ""})
-    assert none.failures == [] and [p.source for p in none.loaded] == ["builtin"] * 4
+    assert none.failures == [] and [p.source for p in none.loaded] == ["builtin"] * 5
     with pytest.raises(UserError, match="plugin 'epbroken' failed to load: error importing"):
         load_plugins(strict=True, env={"MTL_PLUGINS": "epbroken"})
 
@@ -446,12 +476,14 @@ def test_cli_plugins_json_lists_builtins_and_components(cli):
     assert [p["name"] for p in data["plugins"]] == [
         "tasks",
         "architectures",
+        "encoders",
         "datasets",
         "reporters",
     ]
     assert data["failures"] == []
     components = data["components"]
-    assert set(components) == {"dataset", "architecture", "task type", "reporter"}
+    assert set(components) == {"dataset", "architecture", "encoder", "task type", "reporter"}
+    assert components["encoder"]["lstm"]["plugin"] == "encoders"
     assert components["dataset"]["synthetic"]["plugin"] == "datasets"
     assert set(components["reporter"]) == {"console", "jsonl", "plots"}
     assert components["architecture"]["low"]["description"].endswith("[SSTT]")
@@ -595,7 +627,7 @@ def test_e2e_entry_point_plugin_is_listed_and_broken_one_reported(e2e):
 
 def test_e2e_mtl_plugins_empty_hides_every_external_plugin(e2e):
     data = plugin_json(e2e.results["none"])
-    assert [p["source"] for p in data["plugins"]] == ["builtin"] * 4
+    assert [p["source"] for p in data["plugins"]] == ["builtin"] * 5
     assert data["failures"] == [] and "foo-data" not in data["components"]["dataset"]
     assert e2e.results["none"].stderr == ""
 
@@ -639,6 +671,7 @@ def test_e2e_other_commands_warn_once_and_still_work(e2e):
         ("mtl_register_task_types", object(), "task type 'x' must be an instance of mtl.core.task_type.TaskType, got object"),
         ("mtl_register_reporters", "instance", "reporter 'x' must be a subclass of mtl.core.reporter.Reporter, got JsonlReporter"),
         ("mtl_register_architectures", "low", "architecture 'x' must be an instance of mtl.core.architecture.Architecture, got str"),
+        ("mtl_register_encoders", "low", "encoder 'x' must be an instance of mtl.core.encoder.Encoder, got str"),
     ],
 )  # fmt: skip
 def test_registries_are_typed(hook, component, message):

@@ -94,6 +94,19 @@ class ConsoleReporter(Reporter):
         by_split = {s: results[s] for s in ("val", "test") if s in results}
         for table in results_tables(by_split, primaries, title):
             self.out.print(table)
+        aux = {s: results[f"{s}_aux"] for s in ("val", "test") if f"{s}_aux" in results}
+        if aux:
+            for table in results_tables(aux, primaries, "auxiliary tasks (not used for selection)"):
+                self.out.print(table)
+        if "test_members" in results:  # snippet ensembles: the ensemble, then each member
+            members = {"test": dict(results["test"])}
+            for k, scored in enumerate(results["test_members"], start=1):
+                members["test"] |= {f"{t} #{k}": m for t, m in scored.items()}
+            names = {f"{t} #{k}": primaries.get(t) for t in results["test"]
+                     for k in range(1, len(results["test_members"]) + 1)}  # fmt: skip
+            title = "snippet ensemble (task) and its members (task #k: snippet k alone), test"
+            for table in results_tables(members, {**primaries, **names}, title):
+                self.out.print(table)
         sps = results.get("samples_per_second")
         speed = f"; {sps:,.0f} training samples/s" if sps else ""
         self.out.print(f"run directory: {self.info.run_dir}{speed}")

@@ -1,0 +1,96 @@
+"""The composed model: encoder (shared or one per task) under a sharing architecture.
+
+``EncodedModel.encoder`` is the encoder (state-dict keys ``encoder.*``); ``body`` is
+what the architecture built on the encoder's output, its task output layers named
+``head``. With ``snippets > 1`` each sequence is read as K snippets by the same model
+and the members are combined (:mod:`mtl.core.snippets`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mtl.core.batches import SequenceBatch
+from mtl.core.snippets import combine, split_snippets
+
+
+class PerTaskEncoder(nn.Module):
+    """One encoder per task; outputs ``(tasks, batch, dim)`` streams."""
+
+    def __init__(self, encoders: list[nn.Module]):
+        super().__init__()
+        self.encoders = nn.ModuleList(encoders)
+
+    def forward(self, batch) -> torch.Tensor:
+        return torch.stack([e(batch) for e in self.encoders])
+
+
+class EncodedModel(nn.Module):
+    """``forward(batch)`` → one output per task, as architectures return.
+
+    In training mode with snippets, each task's output has ``rows_per_example`` rows per
+    example (example-major): the K members, then, for the ``learned`` rule, the
+    combination of the members (detached, so its loss trains only the weights). In
+    evaluation mode it is the combination, or member ``member`` alone when that is set.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        body: nn.Module,
+        kinds: list[str],
+        snippets: int = 1,
+        rule: str = "max-mean",
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.body = body
+        self.kinds = list(kinds)
+        self.snippets = snippets
+        self.rule = rule
+        self.member: int | None = None
+        self.penalty: torch.Tensor | None = None
+        if snippets > 1 and rule == "learned":
+            self.combine_logits = nn.Parameter(torch.zeros(len(kinds), snippets))
+
+    @property
+    def rows_per_example(self) -> int:
+        if self.snippets == 1 or not self.training:
+            return 1
+        return self.snippets + (1 if self.rule == "learned" else 0)
+
+    def _run(self, batch) -> list[torch.Tensor]:
+        out = self.body(self.encoder(batch))
+        penalties = [
+            m.penalty for m in self.encoder.modules() if getattr(m, "penalty", None) is not None
+        ]
+        self.penalty = sum(penalties) if penalties and self.training else None
+        return out
+
+    def forward(self, batch) -> list[torch.Tensor]:
+        k = self.snippets
+        if k == 1:
+            return self._run(batch)
+        assert isinstance(batch, SequenceBatch)
+        b = batch.size
+        members = [o.reshape(b, k, -1) for o in self._run(split_snippets(batch, k))]
+        if self.member is not None:
+            return [m[:, self.member] for m in members]
+        if self.training and self.rule != "learned":
+            return [m.reshape(b * k, -1) for m in members]
+        combined = [
+            combine(
+                m.detach() if self.training else m,
+                kind,
+                self.rule,
+                self.combine_logits[t] if self.rule == "learned" else None,
+            )
+            for t, (m, kind) in enumerate(zip(members, self.kinds, strict=True))
+        ]
+        if not self.training:
+            return combined
+        return [
+            torch.cat([m, c.unsqueeze(1)], dim=1).reshape(b * (k + 1), -1)
+            for m, c in zip(members, combined, strict=True)
+        ]

@@ -1,0 +1,62 @@
+"""The encoder component interface: what turns an input batch into one vector per example.
+
+An encoder sits below the sharing architecture: the architecture's first layer reads
+the encoder's output (``output_dim`` wide) instead of the raw inputs. Sequence inputs
+need an encoder (``lstm``, ``cnn1d``, ``cnn2d``); dense and sparse inputs use ``mlp``,
+which builds nothing, so the architecture reads them directly as it always has.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from mtl.core.options import Option
+
+
+@dataclass
+class EncoderSpec:
+    """Everything an encoder needs to build its module.
+
+    ``input_dim`` is the number of features per step (per column for dense inputs);
+    ``options`` are the encoder's parsed ``-e KEY=VALUE`` options; ``input_mean`` and
+    ``input_std`` (or ``None``) are training-split statistics per feature, computed over
+    real steps only; ``stabilise`` is the activation-stabilisation weight β (recurrent
+    encoders only).
+    """
+
+    input_kind: str
+    input_dim: int
+    options: dict[str, Any]
+    input_mean: np.ndarray | None = None
+    input_std: np.ndarray | None = None
+    stabilise: float = 0.0
+
+
+class Encoder(ABC):
+    """Builds a module mapping an input batch to ``(batch, output_dim)`` features.
+
+    ``input_kinds`` lists the input containers it reads (``dense``, ``sparse``,
+    ``sequence``); ``recurrent`` marks encoders that support activation stabilisation.
+    The module's ``forward(batch)`` receives what :mod:`mtl.core.batches` produces
+    (a :class:`~mtl.core.batches.SequenceBatch` for sequences). A module may set an
+    attribute ``penalty`` (a scalar tensor, or ``None``) during a training-mode forward;
+    it is added to the batch loss.
+    """
+
+    description: str = ""
+    options: tuple[Option, ...] = ()
+    input_kinds: tuple[str, ...] = ("sequence",)
+    recurrent: bool = False
+
+    @abstractmethod
+    def output_dim(self, spec: EncoderSpec) -> int:
+        """Width of the encoder's output (what the architecture's first layer reads)."""
+
+    @abstractmethod
+    def build(self, spec: EncoderSpec) -> nn.Module | None:
+        """The encoder module, or ``None`` when the architecture reads the inputs directly."""

@@ -1,0 +1,1 @@
+"""The FMA spectrogram lab layout: ``fma-spectrograms`` (genre) and ``fma-multitask`` (affect)."""

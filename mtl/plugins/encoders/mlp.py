@@ -1,0 +1,18 @@
+"""The ``mlp`` encoder: no encoder at all; the sharing MLP reads dense or sparse inputs."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from mtl.core.encoder import Encoder, EncoderSpec
+
+
+class MlpEncoder(Encoder):
+    description = "dense or sparse inputs straight into the sharing MLP (the default)"
+    input_kinds = ("dense", "sparse")
+
+    def output_dim(self, spec: EncoderSpec) -> int:
+        return spec.input_dim
+
+    def build(self, spec: EncoderSpec) -> nn.Module | None:
+        return None
