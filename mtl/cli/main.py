@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from mtl import __version__
-from mtl.cli import correlate, data, dummy, evaluate, plugins, train
+from mtl.cli import correlate, data, dummy, evaluate, hpc, plugins, train
+from mtl.cli import env as env_cmd
 from mtl.cli.common import STATE
 
 app = typer.Typer(
@@ -45,6 +46,8 @@ app.command("dummy")(dummy.dummy)
 app.command("plugins")(plugins.plugins)
 app.add_typer(data.app, name="data")
 app.command("correlate")(correlate.correlate)
+app.command("env")(env_cmd.env)
+app.add_typer(hpc.app, name="hpc")
 
 
 def run() -> None:
