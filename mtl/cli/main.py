@@ -8,6 +8,7 @@ import typer
 
 from mtl import __version__
 from mtl.cli import correlate, data, dummy, evaluate, plugins, train
+from mtl.cli import sweep as sweep_cli
 from mtl.cli.common import STATE
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.command("dummy")(dummy.dummy)
 app.command("plugins")(plugins.plugins)
 app.add_typer(data.app, name="data")
 app.command("correlate")(correlate.correlate)
+app.add_typer(sweep_cli.app, name="sweep")
 
 
 def run() -> None:
