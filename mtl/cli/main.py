@@ -9,6 +9,7 @@ import typer
 from mtl import __version__
 from mtl.cli import correlate, data, dummy, evaluate, hpc, plugins, train
 from mtl.cli import env as env_cmd
+from mtl.cli import sweep as sweep_cli
 from mtl.cli.common import STATE
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ app.add_typer(data.app, name="data")
 app.command("correlate")(correlate.correlate)
 app.command("env")(env_cmd.env)
 app.add_typer(hpc.app, name="hpc")
+app.add_typer(sweep_cli.app, name="sweep")
 
 
 def run() -> None:
