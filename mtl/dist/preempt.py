@@ -16,15 +16,24 @@ import subprocess
 import threading
 from typing import Any
 
+from mtl.core.errors import MtlError
+
 NONE, WARN, TERM = 0, 1, 2
 EXIT_TERM = 143  # 128 + SIGTERM, what a killed job reports
 
 
-class Preempted(Exception):  # noqa: N818 - an outcome, not a failure
-    """Training stopped on a signal after a checkpoint; ``kind`` is WARN or TERM."""
+class Preempted(MtlError):  # noqa: N818 - an outcome, not a failure
+    """Training stopped on a signal after a checkpoint; ``kind`` is WARN or TERM.
+
+    An :class:`MtlError`, so that any command (e.g. ``mtl sweep run``) reports it in
+    one line with :attr:`exit_code`: 0 after the warning signal, 143 after SIGTERM.
+    """
 
     def __init__(self, kind: int, run_dir: object, epoch: int, step: int):
-        super().__init__(f"preempted at epoch {epoch} step {step}")
+        super().__init__(
+            f"preempted in epoch {epoch} at step {step}; checkpointed to {run_dir}, "
+            "continue with --resume auto"
+        )
         self.kind, self.run_dir, self.epoch, self.step = kind, run_dir, epoch, step
         self.requeued: str | None = None
 

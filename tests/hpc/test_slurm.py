@@ -169,3 +169,46 @@ def test_warning_signal_checkpoints_requeues_and_finishes_like_an_uninterrupted_
     ref = mtl("train", "--config", str(cfg), "--run-dir", str(tmp_path / "ref"), cwd=tmp_path)
     assert ref.returncode == 0, ref.stderr
     assert_same(tmp_path / "ref", run, rel=1e-6)
+
+
+SWEEP_TOML = """\
+name = "arr"
+target = "pop"
+baselines = "none"
+
+[base]
+dataset = "synthetic"
+widths = "16,16,8,8"
+epochs = 1
+report = "jsonl"
+dataset-options = { n = 300, dim = 400, density = 0.05 }
+
+[task-sets]
+t = "pop,pop_rock"
+
+[axes]
+task-set = ["t"]
+seed = [0, 1]
+"""
+
+
+def test_array_job_runs_each_sweep_item_into_its_own_directory(slurm, tmp_path):
+    pytest.importorskip("mtl.sweep", reason="sweeps (mtl.sweep) are not in this mtl")
+    sweep = tmp_path / "arr.toml"
+    sweep.write_text(SWEEP_TOML)
+    job, log = submit(
+        tmp_path, "array", "--sweep", str(sweep), "--parallel", "2", "--cpus-per-task", "1",
+        "--mem", "1G",
+    )  # fmt: skip
+    assert log.name == f"arr-{job}_%a.out"
+    end = time.monotonic() + 240
+    while subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout:
+        assert time.monotonic() < end, "the array did not finish"
+        time.sleep(1)
+    seeds = []
+    for i in (0, 1):
+        run = tmp_path / "runs" / "arr" / str(i)
+        assert results(run)["status"] == "completed", (tmp_path / "logs").iterdir()
+        seeds.append(json.loads((run / "config.json").read_text())["seed"])
+        assert (tmp_path / "logs" / f"arr-{job}_{i}.out").exists()
+    assert seeds == [0, 1]
