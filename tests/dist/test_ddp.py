@@ -82,10 +82,10 @@ def test_two_gloo_ranks_end_like_one_process_with_the_same_global_batch(tmp_path
 def test_a_different_global_batch_gives_a_different_run(tmp_path):
     """The comparison above can fail: 2 x 32 is not the 1-process batch of 32."""
     one = mtl(
-        "train", *TINY, "--epochs", "2", "--batch-size", "32", "--run-dir", str(tmp_path / "one")
+        "train", *TINY, "--epochs", "1", "--batch-size", "32", "--run-dir", str(tmp_path / "one")
     )
     two = torchrun(
-        2, "train", *TINY, "--epochs", "2", "--batch-size", "32", "--run-dir", str(tmp_path / "two")
+        2, "train", *TINY, "--epochs", "1", "--batch-size", "32", "--run-dir", str(tmp_path / "two")
     )
     assert one.returncode == 0 and two.returncode == 0, two.stderr
     with pytest.raises(AssertionError):
@@ -103,12 +103,19 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout=60):
 BIG = [*TINY, "-o", "n=1500", "--batch-size", "4", "--epochs", "3"]
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted run of BIG."""
+    path = tmp_path_factory.mktemp("ref") / "ref"
+    ref = mtl("train", *BIG, "--run-dir", str(path))
+    assert ref.returncode == 0, ref.stderr
+    return path
+
+
 @pytest.mark.parametrize("sig, code", [(signal.SIGUSR2, 0), (signal.SIGTERM, 143)])
 def test_signal_checkpoints_mid_epoch_and_auto_resume_ends_like_an_uninterrupted_run(
-    tmp_path, sig, code
+    tmp_path, reference, sig, code
 ):
-    ref = mtl("train", *BIG, "--run-dir", str(tmp_path / "ref"))
-    assert ref.returncode == 0, ref.stderr
     run = tmp_path / "run"
     args = [sys.executable, "-m", "mtl", "train", *BIG, "--run-dir", str(run), "--resume", "auto"]
     proc = subprocess.Popen(
@@ -129,7 +136,7 @@ def test_signal_checkpoints_mid_epoch_and_auto_resume_ends_like_an_uninterrupted
 
     again = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
-    assert_same_run(tmp_path / "ref", run, rel=1e-6)
+    assert_same_run(reference, run, rel=1e-6)
 
 
 def test_two_ranks_stop_on_the_same_step_and_resume_exactly(tmp_path):
