@@ -143,19 +143,24 @@ def discover(env: Mapping[str, str] | None = None) -> DistEnv:
         if rank is None:
             problems.append("SLURM_NTASKS > 1 but SLURM_PROCID is missing; start tasks with srun")
     else:
-        return DistEnv("single")
+        single = DistEnv("single")
+        job_tasks = _int(env, "SLURM_NTASKS", problems) or 1
+        if job_tasks > 1 and "SLURM_STEP_ID" not in env:
+            single.problems.append(
+                f"the SLURM job has {job_tasks} tasks but this process was not started by srun, "
+                "so it would train alone; start it with srun (or ask for --ntasks=1)"
+            )
+        return single
     _check(out, problems)
     return out
 
 
 def _ntasks(env: Mapping[str, str]) -> int:
-    # inside a job step SLURM_STEP_NUM_TASKS is the step's own count
-    for key in ("SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"):
-        try:
-            return int(env.get(key, ""))
-        except ValueError:
-            continue
-    return 1
+    """Tasks of this job step (srun sets SLURM_STEP_NUM_TASKS; the batch shell has none)."""
+    try:
+        return int(env.get("SLURM_STEP_NUM_TASKS", ""))
+    except ValueError:
+        return 1
 
 
 def _local_tasks(env: Mapping[str, str]) -> int | None:

@@ -69,6 +69,8 @@ def setup(device: str = "auto", env: DistEnv | None = None) -> Context:
     global _CTX
     env = env or discover()
     if not env.distributed:
+        if env.problems:
+            raise UserError(f"launch misconfigured: {env.problems[0]}")
         _CTX = Context()
         return _CTX
     if dist.is_initialized():

@@ -29,6 +29,7 @@ def test_slurm_tasks_give_ranks_and_a_rendezvous_on_the_first_node(monkeypatch):
     monkeypatch.setenv("PATH", "")  # no scontrol: the node list is parsed
     env = {
         "SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_NTASKS": "8",
+        "SLURM_STEP_NUM_TASKS": "8", "SLURM_STEP_ID": "0",
         "SLURM_NTASKS_PER_NODE": "4", "SLURM_JOB_NODELIST": "gpu[07-08],cpu1",
         "SLURM_JOB_ID": "123456",
     }  # fmt: skip
@@ -39,7 +40,13 @@ def test_slurm_tasks_give_ranks_and_a_rendezvous_on_the_first_node(monkeypatch):
 
 
 def test_one_slurm_task_is_not_distributed():
-    assert discover({"SLURM_PROCID": "0", "SLURM_NTASKS": "1"}).source == "single"
+    env = {"SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_STEP_NUM_TASKS": "1"}
+    assert discover(env).source == "single" and discover(env).problems == []
+
+
+def test_the_batch_shell_of_a_multi_task_job_is_told_to_use_srun():
+    d = discover({"SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_JOB_ID": "5"})
+    assert d.source == "single" and "not started by srun" in d.problems[0]
 
 
 @pytest.mark.parametrize(
