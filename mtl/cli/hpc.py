@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mtl.cli.common import out, reports_errors
+from mtl.cli.common import reports_errors
 
 app = typer.Typer(
     help="SLURM jobs: render the templates in hpc/ from a run config or sweep, or submit them.",
@@ -101,9 +101,10 @@ def _command(submitting: bool):
             typer.echo(script, nl=False)
             return
         job = submit(spec, script)
-        out.print(f"submitted job {job.job_id}")
-        out.print(f"  log:    {job.log}")
-        out.print(f"  script: {job.script}")
+        # plain lines, never wrapped: scripts parse them
+        typer.echo(f"submitted job {job.job_id}")
+        typer.echo(f"  log:    {job.log}")
+        typer.echo(f"  script: {job.script}")
 
     return reports_errors(command)
 

@@ -218,8 +218,11 @@ def render(spec: JobSpec) -> str:
         }
         name = name or spec.sweep.stem
     else:
-        if spec.sets:
-            raise UserError("--set applies to sweeps (the array template); edit the config instead")
+        if spec.sets or spec.sweep:
+            raise UserError(
+                f"--sweep and --set apply to the array template, not '{spec.template}'; "
+                "give --config RUN.toml"
+            )
         config, run_dir = _train_config(spec)
         values |= {"config": _q(config), "run_dir": _q(run_dir)}
         name = name or run_dir.name

@@ -88,6 +88,7 @@ def test_slurm_time_formats(value, seconds):
         (["cpu", "--partition", "a b"], "characters SLURM"),
         (["mpi"], "unknown template"),
         (["array"], "needs --sweep"),
+        (["cpu", "--set", "epochs=2"], "apply to the array template"),
     ],
 )
 def test_misconfiguration_is_one_line_and_exit_2(cfg, args, message):
