@@ -6,7 +6,7 @@ Model and data are those of ``bench_trainer.py``: the founding study's low-shari
 network (SSTT, widths 1024,512,256,128, three binary tasks, Adagrad) on the
 ``synthetic`` dataset shaped like the MSD lyrics (``--n`` rows x ``--dim`` words).
 
-* ``1 process``: ``mtl train --batch-size B`` with all ``--threads``.
+* ``1 process``: ``mtl train --batch-size B`` with all ``--threads``, and with half.
 * ``2 ranks``: ``torchrun --standalone --nproc-per-node 2 -m mtl train --batch-size B/2``
   (the same global batch B) with ``--threads / 2`` threads each.
 
@@ -51,7 +51,7 @@ dist.destroy_process_group()
 """
 
 
-def train(procs: int, args: argparse.Namespace, run_dir: Path) -> dict:
+def train(procs: int, threads: int, args: argparse.Namespace, run_dir: Path) -> dict:
     per_rank = args.batch_size // procs
     common = [
         "train", "--dataset", "synthetic", "--arch", "low", "--tasks", "pop,pop_rock,ballad",
@@ -59,7 +59,7 @@ def train(procs: int, args: argparse.Namespace, run_dir: Path) -> dict:
         "--epochs", str(args.epochs), "--batch-size", str(per_rank), "--report", "jsonl",
         "--run-dir", str(run_dir), "--device", "cpu",
     ]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS=str(max(args.threads // procs, 1)), MTL_PLUGINS="")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MTL_PLUGINS="")
     if procs == 1:
         cmd = [sys.executable, "-m", "mtl", *common]
     else:
@@ -73,6 +73,7 @@ def train(procs: int, args: argparse.Namespace, run_dir: Path) -> dict:
     steps = -(-last["train_samples"] // args.batch_size)
     return {
         "processes": procs,
+        "threads_each": threads,
         "batch_per_rank": per_rank,
         "samples_per_second": last["train_samples"] / last["train_seconds"],
         "step_ms": last["train_seconds"] / steps * 1e3,
@@ -93,6 +94,18 @@ def check_cost_us() -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def single_check_ns() -> float:
+    """What the trainer does per step without a process group: read the signal flag."""
+    import timeit
+
+    sys.path.insert(0, str(ROOT))
+    from mtl.dist.preempt import NONE, Flag
+
+    flag = Flag()
+    n = 1_000_000
+    return timeit.timeit(lambda: flag.value != NONE, number=n) / n * 1e9
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=25000)
@@ -105,28 +118,45 @@ def main() -> None:
     args = p.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for procs in (1, 2):
-            rows.append(train(procs, args, Path(tmp) / f"p{procs}"))
+        half = max(args.threads // 2, 1)
+        for i, (procs, threads) in enumerate(((1, args.threads), (1, half), (2, half))):
+            rows.append(train(procs, threads, args, Path(tmp) / f"r{i}"))
+        flag_ns = single_check_ns()
     check = check_cost_us()
     print(
         f"global batch {args.batch_size}, {args.threads} threads in all, n={args.n} dim={args.dim}"
     )
-    print(f"{'processes':>9} {'batch/rank':>10} {'samples/s':>10} {'ms/step':>8} {'wall s':>7}")
+    print(
+        f"{'processes':>9} {'threads':>7} {'batch/rank':>10} {'samples/s':>10} {'ms/step':>8} "
+        f"{'wall s':>7}"
+    )
     for r in rows:
         print(
-            f"{r['processes']:>9} {r['batch_per_rank']:>10} {r['samples_per_second']:>10.0f} "
-            f"{r['step_ms']:>8.2f} {r['wall_seconds']:>7.1f}"
+            f"{r['processes']:>9} {r['threads_each']:>7} {r['batch_per_rank']:>10} "
+            f"{r['samples_per_second']:>10.0f} {r['step_ms']:>8.2f} {r['wall_seconds']:>7.1f}"
         )
-    ratio = rows[1]["samples_per_second"] / rows[0]["samples_per_second"]
-    share = check / 1e3 / rows[1]["step_ms"]
-    print(f"2 ranks / 1 process: {ratio:.2f}x")
+    ratio = rows[2]["samples_per_second"] / rows[0]["samples_per_second"]
+    share = check / 1e3 / rows[2]["step_ms"]
+    print(f"2 ranks / 1 process with all threads: {ratio:.2f}x")
+    print(
+        f"preemption check, one process (read of the signal flag): {flag_ns:.0f} ns per step, "
+        f"{flag_ns / 1e6 / rows[0]['step_ms']:.5%} of a step"
+    )
     print(
         f"preemption check (all-reduce of one int, 2 gloo ranks): {check:.1f} us per step, "
         f"{share:.2%} of a 2-rank step"
     )
     if args.json:
         args.json.write_text(
-            json.dumps({"rows": rows, "check_us": check, "ratio": ratio, "check_share": share})
+            json.dumps(
+                {
+                    "rows": rows,
+                    "check_us": check,
+                    "flag_ns": flag_ns,
+                    "ratio": ratio,
+                    "check_share": share,
+                }
+            )
         )
 
 
