@@ -312,7 +312,9 @@ class Trainer:
             split_sizes={k: len(v) for k, v in exp.data.splits.items()},
             epochs=cfg.epochs,
             start_epoch=self.epoch + 1,
-            steps_per_epoch=math.ceil(len(exp.data.splits["train"]) / cfg.batch_size),
+            steps_per_epoch=math.ceil(
+                len(exp.data.splits["train"]) / (cfg.batch_size * self.dist.world_size)
+            ),
             selection=str(exp.selection),
             primary_metrics={
                 s.name: tt.primary for s, tt in zip(exp.specs, exp.task_types, strict=True)

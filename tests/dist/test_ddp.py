@@ -164,6 +164,22 @@ def test_two_ranks_stop_on_the_same_step_and_resume_exactly(tmp_path):
     assert_same_run(tmp_path / "ref", run, rel=1e-6)
 
 
+def test_a_stop_file_stops_both_ranks_after_the_epoch(tmp_path):
+    args = [*TINY, "-o", "n=600", "--batch-size", "2", "--epochs", "50"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [*cmd, "-m", "mtl", "train", *args, "--run-dir", str(run)],
+        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait_for(run / "metrics.jsonl", proc)
+    (run / "STOP").touch()
+    _, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == 0, stderr
+    result = json.loads((run / "results.json").read_text())
+    assert result["status"] == "stopped" and result["epochs_run"] < 50
+
+
 def test_a_killed_rank_fails_the_job_quickly(tmp_path):
     args = [*TINY, "-o", "n=600", "--batch-size", "2", "--epochs", "50"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
