@@ -282,7 +282,7 @@ class Trainer:
         """The signal flag, agreed by all ranks (a rank stopping alone hangs the others)."""
         if not self.dist.distributed:
             return self.flag.value
-        return group.all_max(self.flag.value, self.exp.device)
+        return group.all_max(self.flag.value)
 
     def _global_sum(self, loss_sum: torch.Tensor) -> float:
         """Sum of global-batch losses from each rank's scaled shard losses."""
@@ -290,7 +290,7 @@ class Trainer:
 
     def _stop_file(self) -> bool:
         found = (self.run.path / STOP_FILE).exists()
-        return bool(group.all_max(int(found), self.exp.device)) if self.dist.distributed else found
+        return bool(group.all_max(int(found))) if self.dist.distributed else found
 
     def _preempt(self, position: int, step: int, steps: int, loss: float, seconds: float) -> None:
         """Checkpoint the unfinished epoch at ``position`` and stop every rank."""

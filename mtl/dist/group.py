@@ -50,6 +50,7 @@ class Context:
 
 
 _CTX = Context()
+_CPU_GROUP: Any = None  # gloo group for flags and objects when training uses NCCL
 
 
 def context() -> Context:
@@ -66,7 +67,7 @@ def timeout_seconds() -> int:
 
 def setup(device: str = "auto", env: DistEnv | None = None) -> Context:
     """Join the process group the launcher set up; a single process does nothing."""
-    global _CTX
+    global _CTX, _CPU_GROUP
     env = env or discover()
     if not env.distributed:
         if env.problems:
@@ -96,15 +97,20 @@ def setup(device: str = "auto", env: DistEnv | None = None) -> Context:
         world_size=env.world_size,
         timeout=datetime.timedelta(seconds=timeout_seconds()),
     )
+    if backend == "nccl":
+        # the per-step stop flag travels over gloo on the host, so it never waits for the GPU
+        _CPU_GROUP = dist.new_group(
+            backend="gloo", timeout=datetime.timedelta(seconds=timeout_seconds())
+        )
     _CTX = Context(env.rank, env.world_size, env.local_rank, backend, dev)
     return _CTX
 
 
 def teardown() -> None:
-    global _CTX
+    global _CTX, _CPU_GROUP
     if dist.is_initialized():
         dist.destroy_process_group()
-    _CTX = Context()
+    _CTX, _CPU_GROUP = Context(), None
 
 
 def barrier() -> None:
@@ -112,12 +118,12 @@ def barrier() -> None:
         dist.barrier()
 
 
-def all_max(value: int, device: torch.device) -> int:
-    """The largest ``value`` over ranks (one tiny all-reduce)."""
+def all_max(value: int) -> int:
+    """The largest ``value`` over ranks: one tiny all-reduce on the host (gloo)."""
     if not _CTX.distributed:
         return value
-    t = torch.tensor([value], dtype=torch.int32, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    t = torch.tensor([value], dtype=torch.int32)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=_CPU_GROUP)
     return int(t.item())
 
 
@@ -133,7 +139,7 @@ def gather_objects(obj: Any) -> list[Any]:
     if not _CTX.distributed:
         return [obj]
     out: list[Any] = [None] * _CTX.world_size
-    dist.all_gather_object(out, obj)
+    dist.all_gather_object(out, obj, group=_CPU_GROUP)
     return out
 
 
@@ -142,7 +148,7 @@ def broadcast_object(obj: Any) -> Any:
     if not _CTX.distributed:
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=0)
+    dist.broadcast_object_list(box, src=0, group=_CPU_GROUP)
     return box[0]
 
 
