@@ -140,9 +140,11 @@ def test_signal_checkpoints_mid_epoch_and_auto_resume_ends_like_an_uninterrupted
 
 
 def test_two_ranks_stop_on_the_same_step_and_resume_exactly(tmp_path):
-    common = [*TINY, "-o", "n=600", "--batch-size", "2", "--epochs", "2"]
-    ref = torchrun(2, "train", *common, "--run-dir", str(tmp_path / "ref"))
+    common = [*TINY, "-o", "n=600", "--epochs", "2"]
+    # the reference: one process with the same global batch (equal, as tested above)
+    ref = mtl("train", *common, "--batch-size", "4", "--run-dir", str(tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr
+    common += ["--batch-size", "2"]
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     args = [*cmd, "-m", "mtl", "train", *common, "--run-dir", str(run), "--resume", "auto"]
