@@ -29,10 +29,12 @@ def _command(submitting: bool):
         ] = None,
         run_dir: Annotated[
             Path | None,
-            typer.Option(help="Fixed run directory, resumed on requeue. [default: runs/<config>]"),
+            typer.Option(
+                help="Fixed run directory, resumed on requeue. (default: runs/<config name>)"
+            ),
         ] = None,
         job_name: Annotated[
-            str | None, typer.Option(help="Job name. [default: the run or sweep name]")
+            str | None, typer.Option(help="Job name. (default: the run or sweep name)")
         ] = None,
         time: Annotated[str, typer.Option(help="Time limit, HH:MM:SS or D-HH:MM:SS.")] = "01:00:00",
         cpus_per_task: Annotated[int, typer.Option(help="CPUs per task.")] = 4,
@@ -41,7 +43,7 @@ def _command(submitting: bool):
         gpus_per_node: Annotated[int, typer.Option(help="GPUs per node (DDP templates).")] = 0,
         procs_per_node: Annotated[
             int | None,
-            typer.Option(help="Processes per node for CPU DDP. [default: GPUs per node]"),
+            typer.Option(help="Processes per node for CPU DDP. (default: GPUs per node)"),
         ] = None,
         partition: Annotated[str | None, typer.Option(help="Partition.")] = None,
         account: Annotated[str | None, typer.Option(help="Account.")] = None,
@@ -53,7 +55,7 @@ def _command(submitting: bool):
             ),
         ] = "USR2@180",
         parallel: Annotated[
-            int | None, typer.Option(help="Array tasks running at once. [default: all]")
+            int | None, typer.Option(help="Array tasks running at once. (default: all)")
         ] = None,
         log_dir: Annotated[
             Path, typer.Option(help="Folder for the logs (%x-%j.out) and the submitted script.")
