@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 
 from mtl import __version__
-from mtl.cli import correlate, data, dummy, evaluate, plugins, train
+from mtl.cli import correlate, data, dummy, evaluate, hpc, plugins, train
+from mtl.cli import env as env_cmd
 from mtl.cli import predict as predict_cmd
+from mtl.cli import sweep as sweep_cli
 from mtl.cli.common import STATE
 
 app = typer.Typer(
@@ -47,6 +49,9 @@ app.command("plugins")(plugins.plugins)
 app.add_typer(data.app, name="data")
 app.command("correlate")(correlate.correlate)
 app.command("predict")(predict_cmd.predict)
+app.command("env")(env_cmd.env)
+app.add_typer(hpc.app, name="hpc")
+app.add_typer(sweep_cli.app, name="sweep")
 
 
 def run() -> None:

@@ -235,12 +235,19 @@ def train(
     ] = None,
     resume: Annotated[
         Path | None,
-        typer.Option(help="Continue an interrupted run from its directory.", rich_help_panel=P_RUN),
+        typer.Option(
+            help="Continue an interrupted run from its directory; 'auto' continues --run-dir "
+            "when it holds a checkpoint and starts it otherwise (what SLURM templates use).",
+            rich_help_panel=P_RUN,
+        ),
     ] = None,
 ) -> None:
     """Train a multi-task model; validation selects the epoch, test is scored once.
 
     Example: mtl train --dataset synthetic --arch low --tasks pop,pop_rock,ballad --epochs 20
+
+    Distributed: torchrun --standalone --nproc-per-node 4 -m mtl train ... (or srun with
+    one task per GPU); --batch-size is per rank, the global batch is that times the ranks.
     """
     from mtl.core.config import build_config
     from mtl.core.errors import Interrupted
@@ -281,6 +288,12 @@ def train(
         "batch_order": batch_order,
     }
     loaded = plugins()
+    if (resume is not None and str(resume) == "auto") or _launched_distributed():
+        from mtl.dist.launch import train_managed  # ranks, --resume auto, preemption
+
+        return train_managed(config, flags, resume, loaded)
+    from mtl.dist.launch import Preempted, report_preempted
+
     try:
         if resume is not None:
             if config is not None:
@@ -295,6 +308,15 @@ def train(
         err.print("[yellow]interrupted[/]: the last finished epoch is checkpointed; continue with")
         err.print(f"  mtl train --resume {exc.run_dir}")
         raise typer.Exit(130) from None
+    except Preempted as exc:
+        raise typer.Exit(report_preempted(exc)) from None
+
+
+def _launched_distributed() -> bool:
+    """Started by torchrun, or by srun with more than one task."""
+    from mtl.dist.env import discover
+
+    return discover().source != "single"
 
 
 def _transfer_note(record: dict | None) -> None:

@@ -23,6 +23,9 @@ from mtl.core.runs import (
 )
 from mtl.core.train import STOP_FILE, Trainer, score_checkpoint
 from mtl.core.transfer import freeze, setup_transfer
+from mtl.dist import group
+from mtl.dist.env import warning_signal
+from mtl.dist.preempt import WARN, Preempted, requeue
 
 ALWAYS_ON_REPORTERS = ("jsonl",)
 RESUMABLE_OVERRIDES = {"epochs", "patience", "report", "device", "eval_batch_size"}
@@ -45,16 +48,25 @@ def resolved_config(exp: Experiment, run_dir: Path) -> TrainConfig:
 def make_reporters(
     plugins: Plugins, names: list[str], extra: list[Reporter] | None
 ) -> list[Reporter]:
+    if not group.context().is_writer:  # only rank 0 reports and writes the run directory
+        return []
     wanted = list(ALWAYS_ON_REPORTERS) + [n for n in names if n not in ALWAYS_ON_REPORTERS]
     return [plugins.registries.reporters.get(n)() for n in wanted] + list(extra or [])
 
 
 def _fit(trainer: Trainer) -> dict[str, Any]:
+    trainer.flag.install(warning_signal())
     try:
         return trainer.fit()
     except KeyboardInterrupt:
         raise Interrupted(trainer.run.path) from None
+    except Preempted as exc:
+        # the checkpoint is on disk; on the warning signal rank 0 requeues the SLURM job
+        if exc.kind == WARN and trainer.dist.is_writer:
+            exc.requeued = requeue()
+        raise
     finally:
+        trainer.flag.uninstall()
         for r in trainer.reporters:
             r.close()
 
@@ -67,6 +79,12 @@ def start_run(
     transfer = setup_transfer(config, exp.model)
     reporters = make_reporters(plugins, config.report, extra_reporters)
     path = Path(config.run_dir) if config.run_dir else default_run_dir(config.dataset, config.arch)
+    path = Path(group.broadcast_object(str(path)))  # ranks agree on one directory
+    if not group.context().is_writer:
+        run = RunDir(path)
+        exp.config = resolved_config(exp, run.path)
+        group.barrier()  # rank 0 has created it
+        return run, _fit(Trainer(exp, run, reporters))
     run = RunDir.create(path)
     exp.config = resolved_config(exp, run.path)
     write_json(run.file(CONFIG), exp.config.to_dict())
@@ -82,6 +100,7 @@ def start_run(
     )
     if transfer is not None:  # the source run of --init-from
         write_json(run.file(MANIFEST), run.manifest() | {"init_from": transfer})
+    group.barrier()
     return run, _fit(Trainer(exp, run, reporters))
 
 
@@ -113,18 +132,41 @@ def resume_run(
     reporters = make_reporters(plugins, config.report, extra_reporters)
     trainer = Trainer(exp, run, reporters)
     trainer.restore(state)
-    (run.path / STOP_FILE).unlink(missing_ok=True)
+    writer = group.context().is_writer
+    group.barrier()  # every rank has read the checkpoint and seen no STOP file yet
+    if writer:
+        (run.path / STOP_FILE).unlink(missing_ok=True)
     if trainer.status == "stopped" or (
         trainer.status == "completed" and trainer.epoch < config.epochs
     ):
         trainer.status = "running"
-    write_json(run.file(CONFIG), config.to_dict())
-    run.truncate_metrics(trainer.epoch)
+    if writer:
+        write_json(run.file(CONFIG), config.to_dict())
+        run.truncate_metrics(trainer.epoch)
+    group.barrier()
     if trainer.status != "running" and run.file(RESULTS).exists():
         for r in reporters:
             r.close()
         return run, run.results()
     return run, _fit(trainer)
+
+
+def start_or_resume(
+    config: TrainConfig, plugins: Plugins, extra_reporters: list[Reporter] | None = None
+) -> tuple[RunDir, dict[str, Any]]:
+    """``--resume auto``: continue the run in ``config.run_dir`` if it has a checkpoint,
+    else start it there (what a requeued SLURM job does on every start)."""
+    if not config.run_dir:
+        raise UserError("--resume auto needs a fixed --run-dir (or run-dir in the config file)")
+    path = Path(config.run_dir)
+    if (path / LAST).is_file() and (path / CONFIG).is_file():
+        return resume_run(path, plugins, {}, extra_reporters)
+    if group.context().is_writer and path.is_dir():
+        # started but killed before its first checkpoint: start again from nothing
+        for name in (CONFIG, MANIFEST, "metrics.jsonl", STOP_FILE):
+            (path / name).unlink(missing_ok=True)
+    group.barrier()
+    return start_run(config, plugins, extra_reporters)
 
 
 def load_experiment(

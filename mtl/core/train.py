@@ -10,6 +10,7 @@ is scored once, at the end, with that checkpoint.
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any
 
@@ -22,6 +23,8 @@ from mtl.core.experiment import Experiment
 from mtl.core.metrics import mean_over_tasks
 from mtl.core.reporter import Reporter, RunInfo
 from mtl.core.runs import BEST, LAST, RESULTS, RunDir, write_json
+from mtl.dist import group
+from mtl.dist.preempt import NONE, Flag, Preempted
 
 TRAIN_EVAL_MAX = 10_000
 STOP_FILE = "STOP"
@@ -99,6 +102,26 @@ def batch_loss(
     return total
 
 
+def shard_loss(
+    exp: Experiment, dd: DeviceData, model: Any, idx: torch.Tensor, rank: int, world: int
+) -> torch.Tensor:
+    """This rank's share of the global batch ``idx``, scaled so that DDP's gradient
+    average over ranks equals the gradient of :func:`batch_loss` on the whole batch.
+
+    Every rank holds all masks, so the number of labelled examples per task in the
+    global batch is known without communication.
+    """
+    part = torch.tensor_split(idx, world)[rank]
+    outputs = model(dd.inputs.take(part))
+    total = outputs[0].new_zeros(())
+    for t, tt in enumerate(exp.task_types):
+        count = dd.masks[t].index_select(0, idx).sum().clamp(min=1)
+        mask = dd.masks[t].index_select(0, part)
+        per_example = tt.loss(outputs[t], dd.targets[t].index_select(0, part))
+        total = total + (per_example * mask).sum() / count
+    return total * world
+
+
 @torch.no_grad()
 def evaluate_split(
     exp: Experiment, dd: DeviceData, rows: torch.Tensor, details: bool = False
@@ -144,6 +167,14 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def set_rank_rng_state(state: dict[str, Any], rank: int) -> None:
+    """This rank's RNG state from a checkpoint (rank 0's when the world grew)."""
+    ranks = state.get("rng_ranks") or [state["rng"]]
+    set_rng_state(ranks[rank] if rank < len(ranks) else ranks[0])
+    if rank >= len(ranks):
+        torch.manual_seed(torch.initial_seed() + rank)
+
+
 class Trainer:
     def __init__(self, exp: Experiment, run: RunDir, reporters: list[Reporter]):
         self.exp = exp
@@ -155,6 +186,13 @@ class Trainer:
         # frozen parameters (transfer learning, --freeze) stay out of the optimiser
         trainable = [p for p in exp.model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(exp.config, trainable)
+        # distributed runs: the DDP-wrapped model for training steps, rank-own dropout draws
+        self.dist = group.context()
+        self.net = group.wrap(exp.model)
+        if self.dist.rank:
+            torch.manual_seed(exp.config.seed * 1_000_003 + self.dist.rank)
+        self.flag = Flag()  # set by the preemption signal handlers (see mtl.dist.preempt)
+        self.partial: dict[str, Any] | None = None  # progress inside an unfinished epoch
         self.epoch = 0
         self.best_value: float | None = None
         self.best_epoch = 0
@@ -180,14 +218,29 @@ class Trainer:
                 "best_epoch": self.best_epoch,
                 "bad_epochs": self.bad_epochs,
                 "status": self.status,
+                "rng_ranks": group.gather_objects(rng_state()),
+                "partial": self.partial,
             }
         return state
+
+    def _save(self, name: str, full: bool) -> None:
+        """Checkpoint (collective when full); rank 0 writes, keeping the previous last.pt."""
+        state = self._state(full)
+        if not self.dist.is_writer:
+            return
+        path = self.run.file(name)
+        if name == LAST and path.exists():
+            prev = path.with_name("last.prev.pt")
+            prev.unlink(missing_ok=True)
+            os.link(path, prev)
+        self.run.save_checkpoint(name, state)
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a ``last.pt`` state: model, optimiser, epoch, RNG, early-stopping."""
         self.exp.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"])
+        set_rank_rng_state(state, self.dist.rank)
+        self.partial = state.get("partial")
         self.epoch = int(state["epoch"])
         self.best_value = state["best_value"]
         self.best_epoch = int(state["best_epoch"])
@@ -196,9 +249,10 @@ class Trainer:
 
     # --- the loop ----------------------------------------------------------------
     def _train_epoch(self) -> tuple[float, float, int]:
-        exp, dd, model, opt = self.exp, self.dd, self.exp.model, self.optimizer
+        exp, dd, model, opt = self.exp, self.dd, self.net, self.optimizer
         train = dd.splits["train"]
-        bs = exp.config.batch_size
+        world, rank = self.dist.world_size, self.dist.rank
+        bs = exp.config.batch_size * world  # the global batch: per-rank batch x ranks
         order = torch.randperm(
             len(train),
             generator=torch.Generator().manual_seed(exp.config.seed * 100_003 + self.epoch),
@@ -209,10 +263,20 @@ class Trainer:
         model.train()
         loss_sum = torch.zeros((), device=exp.device)
         steps = 0
+        first, carried, before = 0, 0.0, 0.0  # a mid-epoch checkpoint continues here
+        if self.partial is not None:
+            p, self.partial = self.partial, None
+            first, steps, carried, before = p["position"], p["steps"], p["loss"], p["seconds"]
         start = time.perf_counter()
-        for step, s in enumerate(range(0, len(perm), bs)):
+        for step, s in enumerate(range(first, len(perm), bs), start=first // bs):
+            if self._stop_requested() != NONE:
+                seconds = before + time.perf_counter() - start
+                self._preempt(s, step, steps, carried + self._global_sum(loss_sum), seconds)
             idx = perm[s : s + bs]
-            loss = batch_loss(exp, dd, model(dd.inputs.take(idx)), idx)
+            if world > 1:
+                loss = shard_loss(exp, dd, model, idx, rank, world)
+            else:
+                loss = batch_loss(exp, dd, model(dd.inputs.take(idx)), idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -222,14 +286,40 @@ class Trainer:
                 r.on_batch(self.epoch, step, loss.detach())
         if exp.device.type == "cuda":
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        mean_loss = float(loss_sum) / max(steps, 1)
+        seconds = before + time.perf_counter() - start
+        mean_loss = (carried + self._global_sum(loss_sum)) / max(steps, 1)
         if not math.isfinite(mean_loss):
             raise RunFailure(
                 f"training diverged in epoch {self.epoch} (loss is {mean_loss}); "
                 "lower --lr or check the data for extreme values"
             )
         return mean_loss, seconds, len(perm)
+
+    # --- preemption (see mtl.dist.preempt) ---------------------------------------
+    def _stop_requested(self) -> int:
+        """The signal flag, agreed by all ranks (a rank stopping alone hangs the others)."""
+        if not self.dist.distributed:
+            return self.flag.value
+        return group.all_max(self.flag.value)
+
+    def _global_sum(self, loss_sum: torch.Tensor) -> float:
+        """Sum of global-batch losses from each rank's scaled shard losses."""
+        return float(group.all_sum(loss_sum)) / self.dist.world_size
+
+    def _stop_file(self) -> bool:
+        found = (self.run.path / STOP_FILE).exists()
+        return bool(group.all_max(int(found))) if self.dist.distributed else found
+
+    def _preempt(self, position: int, step: int, steps: int, loss: float, seconds: float) -> None:
+        """Checkpoint the unfinished epoch at ``position`` and stop every rank."""
+        kind = self._stop_requested()
+        self.partial = {"position": position, "steps": steps, "loss": loss, "seconds": seconds}
+        self.epoch -= 1  # last.pt's epoch counts finished epochs
+        self._save(LAST, full=True)
+        self.epoch += 1
+        self.partial = None
+        group.barrier()
+        raise Preempted(kind, self.run.path, self.epoch, step)
 
     def fit(self) -> dict[str, Any]:
         exp, cfg = self.exp, self.exp.config
@@ -240,7 +330,9 @@ class Trainer:
             split_sizes={k: len(v) for k, v in exp.data.splits.items()},
             epochs=cfg.epochs,
             start_epoch=self.epoch + 1,
-            steps_per_epoch=math.ceil(len(exp.data.splits["train"]) / cfg.batch_size),
+            steps_per_epoch=math.ceil(
+                len(exp.data.splits["train"]) / (cfg.batch_size * self.dist.world_size)
+            ),
             selection=str(exp.selection),
             primary_metrics={
                 s.name: tt.primary for s, tt in zip(exp.specs, exp.task_types, strict=True)
@@ -270,18 +362,20 @@ class Trainer:
             improved = exp.selection.better(value, self.best_value)
             if improved:
                 self.best_value, self.best_epoch, self.bad_epochs = value, self.epoch, 0
-                self.run.save_checkpoint(BEST, self._state(full=False))
+                self._save(BEST, full=False)
             else:
                 self.bad_epochs += 1
             if cfg.patience is not None and self.bad_epochs >= cfg.patience:
                 self.status = "early_stopped"
-            elif (self.run.path / STOP_FILE).exists():
+            elif self._stop_file():
                 self.status = "stopped"
             elif self.epoch >= cfg.epochs:
                 self.status = "completed"
             for r in self.reporters:
                 r.on_epoch(self.epoch, records, improved)
-            self.run.save_checkpoint(LAST, self._state(full=True))
+            self._save(LAST, full=True)
+        if not self.dist.is_writer:  # rank 0 scores the test split and writes results
+            return {"status": self.status}
         return self.finish()
 
     def finish(self) -> dict[str, Any]:

@@ -1,0 +1,205 @@
+"""``mtl sweep``: run a study's items (locally or one per SLURM array task), see where
+they stand, and write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from mtl.cli.common import err, out, plugins, reports_errors
+
+app = typer.Typer(
+    help="Sweeps: a study's runs crossed from a TOML file, their status and their report.",
+    no_args_is_help=True,
+)
+
+SweepArg = Annotated[Path, typer.Argument(help="Sweep file, e.g. experiments/rq1_mtl_vs_stl.toml.")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override KEY=VALUE (repeatable): a [base] key (dataset=msd, epochs=3), "
+        "dataset-options.KEY, axes.NAME=v1,v2, task-sets.NAME=a,b, target, name.",
+    ),
+]
+
+
+def _load(path: Path, sets: list[str] | None, check: bool = True) -> Any:
+    from mtl.sweep import load_sweep
+
+    sweep = load_sweep(path, tuple(sets or ()))
+    if check:
+        sweep.validate(plugins())
+    return sweep
+
+
+@app.command("run")
+@reports_errors
+def run(
+    path: SweepArg,
+    index: Annotated[
+        int | None,
+        typer.Option(help="Run exactly this item (0-based), e.g. $SLURM_ARRAY_TASK_ID."),
+    ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(help="Parallel local runs; the CPU threads are divided among them.", min=1),
+    ] = 1,
+    sets: SetOpt = None,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed/--skip-failed", help="Run failed items again. [default: retry]"
+        ),
+    ] = True,
+    serve: Annotated[bool, typer.Option("--serve", hidden=True)] = False,
+    threads: Annotated[int | None, typer.Option("--threads", hidden=True)] = None,
+) -> None:
+    """Run every unfinished item of a sweep, or exactly one with --index.
+
+    Items write runs/<sweep>/<i>/; finished items are skipped, interrupted ones resume
+    from their last checkpoint, and a failing item is recorded without stopping the
+    others. Example: mtl sweep run experiments/rq1_mtl_vs_stl.toml --jobs 2
+    """
+    from mtl.sweep.execute import run_item
+    from mtl.sweep.execute import serve as serve_items
+    from mtl.sweep.state import sweep_states
+
+    sweep = _load(path, sets)
+    if serve:
+        serve_items(sweep, plugins(), threads)
+        return
+    if index is not None:
+        item = sweep.item(index)
+        err.print(f"[bold]item {index}[/] of {len(sweep.items)}: {escape(item.describe())}")
+        outcome = run_item(sweep, index, plugins())
+        if outcome.state == "skipped":
+            err.print(f"item {index} finished before: {escape(str(item.run_dir))}")
+        else:
+            err.print(
+                f"[green]done[/] item {index} in {outcome.seconds:.1f} s; "
+                f"{escape(outcome.summary)}; {escape(str(item.run_dir))}"
+            )
+        return
+    states = sweep_states(sweep)
+    wanted = [
+        s.index for s in states if s.state == "pending" or (s.state == "failed" and retry_failed)
+    ]
+    done = sum(s.state == "done" for s in states)
+    running = sum(s.state == "running" for s in states)
+    err.print(
+        f"[bold]sweep[/] {escape(sweep.name)}: {len(sweep.items)} items, {done} finished, "
+        f"{running} running elsewhere, {len(wanted)} to run with {jobs} job(s) "
+        f"→ {escape(str(sweep.root))}"
+    )
+    if not wanted:
+        return
+    failed = _run_with_progress(sweep, tuple(sets or ()), jobs, wanted, done)
+    if failed:
+        err.print(f"[red]{failed} item(s) failed[/]; see 'mtl sweep status {escape(str(path))}'")
+        raise typer.Exit(1)
+
+
+def _run_with_progress(
+    sweep: Any, sets: tuple[str, ...], jobs: int, wanted: list[int], done: int
+) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from mtl.sweep.execute import run_local
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=err,
+        refresh_per_second=2,
+    )
+    failed = 0
+    with progress:
+        overall = progress.add_task("items", total=len(sweep.items), completed=done, status="")
+        slots = {
+            n: progress.add_task(f"  job {n}", total=None, status="starting", start=False)
+            for n in range(min(jobs, len(wanted)))
+        }
+        current: dict[int, int] = {}
+
+        def on_event(kind: str, payload: Any) -> None:
+            nonlocal failed
+            if kind == "start":
+                number, index = payload
+                current[index] = number
+                item = sweep.items[index]
+                progress.update(slots[number], status=f"item {index}: {escape(item.describe())}")
+                return
+            o = payload
+            number = current.pop(o.index, None)
+            if number is not None:
+                progress.update(slots[number], status="idle")
+            progress.advance(overall)
+            desc = escape(sweep.items[o.index].describe())
+            if o.state == "failed":
+                failed += 1
+                progress.console.print(f"[red]failed[/] {o.index:>4} {desc}: {escape(o.reason)}")
+            elif o.state == "done":
+                progress.console.print(
+                    f"[green]done[/]   {o.index:>4} {desc} ({o.seconds:.0f} s) {escape(o.summary)}"
+                )
+
+        run_local(sweep, sets, jobs, wanted, on_event)
+    return failed
+
+
+@app.command("status")
+@reports_errors
+def status(
+    path: SweepArg,
+    sets: SetOpt = None,
+    all_items: Annotated[
+        bool, typer.Option("--all", help="List every item, not only unfinished ones.")
+    ] = False,
+) -> None:
+    """Done / running / failed / pending per item, and the counts."""
+    from mtl.sweep.state import STATES, sweep_states
+
+    sweep = _load(path, sets, check=False)
+    states = sweep_states(sweep)
+    table = Table(
+        title=f"sweep {escape(sweep.name)} ({escape(str(sweep.root))})", title_justify="left"
+    )
+    table.add_column("item", justify="right")
+    table.add_column("state")
+    table.add_column("configuration")
+    table.add_column("note")
+    colour = {"done": "green", "running": "cyan", "failed": "red", "pending": "white"}
+    for s in states:
+        if s.state == "done" and not all_items:
+            continue
+        item = sweep.items[s.index]
+        note = s.reason or (f"{s.seconds:.0f} s" if s.seconds else "")
+        table.add_row(
+            str(s.index),
+            f"[{colour[s.state]}]{s.state}[/]",
+            escape(item.describe()),
+            escape(note),
+        )
+    if table.row_count:
+        out.print(table)
+    counts = {k: sum(s.state == k for s in states) for k in STATES}
+    out.print(
+        f"{len(states)} items: " + ", ".join(f"{counts[k]} {k}" for k in STATES),
+        markup=False,
+    )

@@ -1,0 +1,93 @@
+"""Preemption: signals set a flag; the trainer stops every rank at the same step.
+
+The warning signal (``MTL_PREEMPT_SIGNAL``, default USR2, sent by SLURM ahead of
+the time limit or a preemption) asks for checkpoint-and-requeue; SIGTERM (scancel,
+hard limit) asks for checkpoint-and-exit without requeue. Handlers only record
+what was asked; the trainer reads the flag at step boundaries (all-reduced across
+ranks) and does the work from ordinary code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from typing import Any
+
+from mtl.core.errors import MtlError
+
+NONE, WARN, TERM = 0, 1, 2
+EXIT_TERM = 143  # 128 + SIGTERM, what a killed job reports
+
+
+class Preempted(MtlError):  # noqa: N818 - an outcome, not a failure
+    """Training stopped on a signal after a checkpoint; ``kind`` is WARN or TERM.
+
+    An :class:`MtlError`, so that any command (e.g. ``mtl sweep run``) reports it in
+    one line with :attr:`exit_code`: 0 after the warning signal, 143 after SIGTERM.
+    """
+
+    def __init__(self, kind: int, run_dir: object, epoch: int, step: int):
+        super().__init__(
+            f"preempted in epoch {epoch} at step {step}; checkpointed to {run_dir}, "
+            "continue with --resume auto"
+        )
+        self.kind, self.run_dir, self.epoch, self.step = kind, run_dir, epoch, step
+        self.requeued: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.kind == WARN else EXIT_TERM
+
+
+class Flag:
+    """The latest request (NONE, WARN or TERM); TERM is never downgraded."""
+
+    def __init__(self) -> None:
+        self.value = NONE
+        self._previous: dict[int, Any] = {}
+
+    def _on_warn(self, signum: int, frame: Any) -> None:
+        self.value = max(self.value, WARN)
+
+    def _on_term(self, signum: int, frame: Any) -> None:
+        self.value = TERM
+
+    def install(self, warn_signal: str = "USR2") -> Flag:
+        """Install the handlers (main thread only; elsewhere a no-op)."""
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        warn = getattr(signal, f"SIG{warn_signal}")
+        for sig, handler in ((warn, self._on_warn), (signal.SIGTERM, self._on_term)):
+            self._previous[sig] = signal.signal(sig, handler)
+        return self
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+
+def requeue_id(env: dict[str, str] | None = None) -> str | None:
+    """The id to requeue: ``ARRAYJOB_TASK`` inside an array, else the job id."""
+    env = dict(os.environ) if env is None else env
+    array, task = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
+    return env.get("SLURM_JOB_ID") or None
+
+
+def requeue(env: dict[str, str] | None = None) -> str | None:
+    """``scontrol requeue`` this job (array-aware); the id, or None outside SLURM."""
+    job = requeue_id(env)
+    scontrol = shutil.which("scontrol")
+    if job is None or scontrol is None or os.environ.get("MTL_REQUEUE", "1") == "0":
+        return None
+    out = subprocess.run(
+        [scontrol, "requeue", job], capture_output=True, text=True, timeout=30, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"scontrol requeue {job} failed: {out.stderr.strip()}")
+    return job

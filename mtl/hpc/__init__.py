@@ -1,0 +1,1 @@
+"""SLURM job scripts for mtl: templates, rendering from run configs and sweeps, submission."""

@@ -1,0 +1,242 @@
+"""Running sweep items: one in this process, or many in parallel worker processes.
+
+``run_item`` runs exactly one item (what a SLURM array task does): a finished item is
+skipped, an interrupted one resumes from its last checkpoint, a failed or partial one
+starts again from scratch; the item's status file records the outcome.
+
+``run_local`` runs every unfinished item with ``jobs`` worker processes
+(``python -m mtl sweep run FILE --serve``), dividing the CPU threads among them. Each
+worker imports torch once and takes items one at a time over a pipe, so a failing
+item is recorded and the worker goes on; a worker that dies takes only its current
+item with it and is replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtl.core.errors import Interrupted, UserError
+from mtl.core.runs import CONFIG, LAST
+from mtl.sweep.spec import Sweep
+from mtl.sweep.state import item_config, item_state, read_status, status_file, write_status
+
+
+@dataclass
+class Outcome:
+    index: int
+    state: str  # done, skipped, failed
+    reason: str = ""
+    seconds: float = 0.0
+    summary: str = ""
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _summary(sweep: Sweep, results: dict[str, Any], tasks: list[str]) -> str:
+    task = sweep.target if sweep.target in tasks else tasks[0]
+    metrics = results.get("test", {}).get(task, {})
+    for name in ("roc_auc", "rmse", "accuracy"):
+        if isinstance(metrics.get(name), (int, float)):
+            return f"test {task} {name} {metrics[name]:.4f}"
+    return ""
+
+
+def run_item(sweep: Sweep, index: int, plugins: Any) -> Outcome:
+    """Run item ``index`` unless it finished; record done or failed (then re-raise)."""
+    from mtl.core.runner import resume_run, start_run
+
+    item = sweep.item(index)
+    state = item_state(sweep, item)
+    if state.state == "done":
+        return Outcome(index, "skipped", "finished before")
+    status = read_status(sweep, index)
+    if status is not None and status.get("config") not in (None, item_config(item)):
+        raise UserError(
+            f"item {index} in '{item.run_dir}' ran with another configuration (the sweep file "
+            "or --set changed); remove that directory or give the sweep another name "
+            "(--set name=NEW)"
+        )
+    if state.state == "running":
+        raise UserError(f"item {index} is being run by another process ({state.reason})")
+    write_status(sweep, item, "running")
+    start = time.perf_counter()
+    try:
+        run_dir = item.run_dir
+        if (run_dir / LAST).is_file() and (run_dir / CONFIG).is_file():
+            _, results = resume_run(run_dir, plugins)
+        else:
+            if run_dir.exists():
+                shutil.rmtree(run_dir)  # a partial run that never finished an epoch
+            _, results = start_run(item.config, plugins)
+    except Interrupted:
+        write_status(sweep, item, "failed", reason="interrupted")
+        raise
+    except Exception as exc:
+        write_status(sweep, item, "failed", reason=one_line(exc))
+        raise
+    seconds = time.perf_counter() - start
+    summary = _summary(sweep, results, item.config.tasks)
+    write_status(sweep, item, "done", seconds=seconds, summary=summary)
+    return Outcome(index, "done", seconds=seconds, summary=summary)
+
+
+def serve(sweep: Sweep, plugins: Any, threads: int | None) -> None:
+    """Worker loop: read item numbers from stdin, answer one JSON line each on stdout."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    answer = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything a run prints goes to the worker's log, not into the protocol
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        index = int(line)
+        try:
+            out = run_item(sweep, index, plugins)
+        except Interrupted:
+            return
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, the worker goes on
+            out = Outcome(index, "failed", one_line(exc))
+        answer.write(json.dumps(vars(out)) + "\n")
+        answer.flush()
+
+
+class Worker:
+    def __init__(self, number: int, args: list[str], env: dict[str, str], log: Path):
+        self.number = number
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(log, "a")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=env,
+        )
+        self.current: int | None = None
+        self.started = 0.0
+
+    def give(self, index: int) -> None:
+        self.current, self.started = index, time.monotonic()
+        self.proc.stdin.write(f"{index}\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def worker_command(sweep: Sweep, sets: tuple[str, ...], threads: int) -> list[str]:
+    args = [sys.executable, "-m", "mtl", "sweep", "run", str(sweep.path), "--serve"]
+    for assignment in sets:
+        args += ["--set", assignment]
+    return args + ["--threads", str(threads)]
+
+
+def run_local(
+    sweep: Sweep,
+    sets: tuple[str, ...],
+    jobs: int,
+    indices: list[int],
+    on_event: Callable[[str, Any], None],
+) -> list[Outcome]:
+    """Run ``indices`` with ``jobs`` workers; ``on_event(kind, payload)`` reports progress:
+    ``("start", (worker, index))`` and ``("end", Outcome)``."""
+    threads = max(1, cpu_count() // jobs)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "PYTHONUNBUFFERED": "1",
+    }
+    args = worker_command(sweep, sets, threads)
+    queue = list(indices)
+    outcomes: list[Outcome] = []
+    sel = selectors.DefaultSelector()
+    workers: list[Worker] = []
+
+    def spawn(number: int) -> Worker:
+        w = Worker(number, args, env, sweep.root / ".status" / f"worker-{number}.log")
+        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+        workers.append(w)
+        return w
+
+    def feed(w: Worker) -> None:
+        if queue:
+            index = queue.pop(0)
+            w.give(index)
+            on_event("start", (w.number, index))
+        else:
+            w.current = None
+
+    try:
+        for number in range(min(jobs, len(queue))):
+            feed(spawn(number))
+        while any(w.current is not None for w in workers):
+            for key, _ in sel.select(timeout=1.0):
+                w: Worker = key.data
+                line = w.proc.stdout.readline()
+                if line:
+                    out = Outcome(**json.loads(line))
+                    outcomes.append(out)
+                    on_event("end", out)
+                    feed(w)
+                    continue
+                # the worker died: its item failed, a new worker takes the rest
+                sel.unregister(w.proc.stdout)
+                code = w.proc.wait()
+                workers.remove(w)
+                w.log.close()
+                if w.current is not None:
+                    reason = f"worker process exited with code {code} (see {w.log.name})"
+                    item = sweep.items[w.current]
+                    if read_status(sweep, w.current) is None or item_state(sweep, item).state in (
+                        "running",
+                        "pending",
+                    ):
+                        write_status(sweep, item, "failed", reason=reason)
+                    out = Outcome(w.current, "failed", reason)
+                    outcomes.append(out)
+                    on_event("end", out)
+                if queue:
+                    feed(spawn(w.number))
+    finally:
+        for w in workers:
+            w.stop()
+        sel.close()
+    return outcomes
+
+
+__all__ = ["Outcome", "run_item", "run_local", "serve", "status_file"]

@@ -1,0 +1,200 @@
+"""Distributed training with real processes: torchrun + gloo on CPU, preemption, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ddp
+
+TINY = [
+    "--dataset", "synthetic", "--widths", "16,16,8,8", "-o", "n=300", "-o", "dim=400",
+    "-o", "density=0.05", "--dropout", "0", "--report", "jsonl", "--seed", "1",
+]  # fmt: skip
+
+
+def _env(**extra):
+    env = dict(os.environ, MTL_PLUGINS="", OMP_NUM_THREADS="1", MTL_DIST_TIMEOUT="30")
+    for key in [k for k in env if k.startswith("SLURM_")] + ["RANK", "WORLD_SIZE"]:
+        env.pop(key, None)
+    env.update(extra)
+    return env
+
+
+def mtl(*args, env=None, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "mtl", *args],
+        capture_output=True, text=True, env=env or _env(), timeout=timeout,
+    )  # fmt: skip
+
+
+def torchrun(n, *args, timeout=180):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}"]
+    return subprocess.run(
+        [*cmd, "-m", "mtl", *args], capture_output=True, text=True, env=_env(), timeout=timeout
+    )
+
+
+def history(run: Path):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def assert_same_run(a: Path, b: Path, rel=1e-5):
+    ra, rb = (
+        json.loads((a / "results.json").read_text()),
+        json.loads((b / "results.json").read_text()),
+    )
+    assert ra["selected_epoch"] == rb["selected_epoch"]
+    for split in ("val", "test"):
+        for task, metrics in ra[split].items():
+            for name, value in metrics.items():
+                if isinstance(value, float):
+                    assert rb[split][task][name] == pytest.approx(value, rel=rel, abs=1e-6), (
+                        split, task, name,
+                    )  # fmt: skip
+    ha, hb = history(a), history(b)
+    assert [(r["epoch"], r["split"]) for r in ha] == [(r["epoch"], r["split"]) for r in hb]
+    for x, y in zip(ha, hb, strict=True):
+        assert y["loss"] == pytest.approx(x["loss"], rel=rel)
+
+
+def test_two_gloo_ranks_end_like_one_process_with_the_same_global_batch(tmp_path):
+    one = mtl(
+        "train", *TINY, "--epochs", "3", "--batch-size", "32", "--run-dir", str(tmp_path / "one")
+    )
+    assert one.returncode == 0, one.stderr
+    two = torchrun(
+        2, "train", *TINY, "--epochs", "3", "--batch-size", "16", "--run-dir", str(tmp_path / "two")
+    )
+    assert two.returncode == 0, two.stderr
+    assert_same_run(tmp_path / "one", tmp_path / "two")
+    # only rank 0 wrote: one console-free run directory, no stray files
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one").iterdir()
+    )
+
+
+def test_a_different_global_batch_gives_a_different_run(tmp_path):
+    """The comparison above can fail: 2 x 32 is not the 1-process batch of 32."""
+    one = mtl(
+        "train", *TINY, "--epochs", "1", "--batch-size", "32", "--run-dir", str(tmp_path / "one")
+    )
+    two = torchrun(
+        2, "train", *TINY, "--epochs", "1", "--batch-size", "32", "--run-dir", str(tmp_path / "two")
+    )
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    with pytest.raises(AssertionError):
+        assert_same_run(tmp_path / "one", tmp_path / "two")
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout=60):
+    end = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "run made no progress"
+        time.sleep(0.05)
+
+
+BIG = [*TINY, "-o", "n=1500", "--batch-size", "4", "--epochs", "3"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted run of BIG."""
+    path = tmp_path_factory.mktemp("ref") / "ref"
+    ref = mtl("train", *BIG, "--run-dir", str(path))
+    assert ref.returncode == 0, ref.stderr
+    return path
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGUSR2, 0), (signal.SIGTERM, 143)])
+def test_signal_checkpoints_mid_epoch_and_auto_resume_ends_like_an_uninterrupted_run(
+    tmp_path, reference, sig, code
+):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "mtl", "train", *BIG, "--run-dir", str(run), "--resume", "auto"]
+    proc = subprocess.Popen(
+        args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for(run / "metrics.jsonl", proc)  # epoch 1 is done; stop inside epoch 2
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert "preempted" in stderr and "checkpointed" in stderr
+    assert not (run / "results.json").exists()
+
+    import torch
+
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["partial"] is not None and state["partial"]["position"] > 0
+    assert (run / "checkpoints" / "last.prev.pt").exists()  # the previous good one is kept
+
+    again = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert_same_run(reference, run, rel=1e-6)
+
+
+def test_two_ranks_stop_on_the_same_step_and_resume_exactly(tmp_path):
+    common = [*TINY, "-o", "n=600", "--epochs", "2"]
+    # the reference: one process with the same global batch (equal, as tested above)
+    ref = mtl("train", *common, "--batch-size", "4", "--run-dir", str(tmp_path / "ref"))
+    assert ref.returncode == 0, ref.stderr
+    common += ["--batch-size", "2"]
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    args = [*cmd, "-m", "mtl", "train", *common, "--run-dir", str(run), "--resume", "auto"]
+    proc = subprocess.Popen(
+        args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    _wait_for(run / "metrics.jsonl", proc)
+    # as SLURM does: the warning reaches every process of the step; torchrun ignores it
+    workers = subprocess.run(
+        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+    ).stdout.split()
+    assert len(workers) == 2
+    os.kill(int(workers[1]), signal.SIGUSR2)  # one rank hears it; both must stop
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    again = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=180)
+    assert again.returncode == 0, again.stderr
+    assert_same_run(tmp_path / "ref", run, rel=1e-6)
+
+
+def test_a_stop_file_stops_both_ranks_after_the_epoch(tmp_path):
+    args = [*TINY, "-o", "n=600", "--batch-size", "2", "--epochs", "50"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [*cmd, "-m", "mtl", "train", *args, "--run-dir", str(run)],
+        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait_for(run / "metrics.jsonl", proc)
+    (run / "STOP").touch()
+    _, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == 0, stderr
+    result = json.loads((run / "results.json").read_text())
+    assert result["status"] == "stopped" and result["epochs_run"] < 50
+
+
+def test_a_killed_rank_fails_the_job_quickly(tmp_path):
+    args = [*TINY, "-o", "n=600", "--batch-size", "2", "--epochs", "50"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    proc = subprocess.Popen(
+        [*cmd, "-m", "mtl", "train", *args, "--run-dir", str(tmp_path / "run")],
+        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait_for(tmp_path / "run" / "metrics.jsonl", proc)
+    workers = subprocess.run(
+        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+    ).stdout.split()
+    os.kill(int(workers[-1]), signal.SIGKILL)
+    start = time.monotonic()
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert time.monotonic() - start < 30

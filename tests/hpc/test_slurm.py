@@ -1,0 +1,214 @@
+"""Jobs on a real SLURM (hpc/ci-slurm.sh starts a single-node one; CI runs it first).
+
+Each test submits with ``mtl hpc submit`` exactly as a user would, waits with
+``scontrol`` (no accounting needed) and checks the run directory.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slurm
+
+RUN_TOML = """\
+dataset = "synthetic"
+widths = "16,16,8,8"
+dropout = "0"
+report = "jsonl"
+seed = 3
+epochs = {epochs}
+batch-size = {batch}
+[dataset-options]
+n = {n}
+dim = 400
+density = 0.05
+"""
+
+
+def _slurm_reason() -> str | None:
+    if shutil.which("sbatch") is None or shutil.which("scontrol") is None:
+        return "SLURM is not installed (run hpc/ci-slurm.sh start as root)"
+    out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
+    states = out.stdout.split()
+    if out.returncode != 0 or not any(s.rstrip("*") in ("idle", "mixed") for s in states):
+        return "no SLURM node takes jobs here (run hpc/ci-slurm.sh start as root)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    reason = _slurm_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+def _env():
+    env = dict(os.environ, MTL_PLUGINS="", MTL_DIST_TIMEOUT="60")
+    for key in [k for k in env if k.startswith("SLURM_")] + ["RANK", "WORLD_SIZE"]:
+        env.pop(key, None)
+    return env
+
+
+def mtl(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "mtl", *args], capture_output=True, text=True, env=_env(), cwd=cwd,
+        timeout=300,
+    )  # fmt: skip
+
+
+def submit(cwd: Path, *args) -> tuple[str, Path]:
+    start = time.monotonic()
+    out = mtl("hpc", "submit", *args, "--time", "00:10:00", "--log-dir", "logs", cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    assert time.monotonic() - start < 20  # returns at once, does not wait for the job
+    job = out.stdout.split("submitted job", 1)[1].split()[0]
+    log = out.stdout.split("log:", 1)[1].split()[0]
+    return job, cwd / log
+
+
+def job_state(job: str) -> str:
+    out = subprocess.run(
+        ["scontrol", "-o", "show", "job", job], capture_output=True, text=True, timeout=20
+    )
+    states = [w.split("=", 1)[1] for w in out.stdout.split() if w.startswith("JobState=")]
+    return states[0] if states else "UNKNOWN"
+
+
+def wait(job: str, timeout=240, until=("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT")) -> str:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        state = job_state(job)
+        if state in until or (state in ("FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL")):
+            return state
+        time.sleep(1)
+    subprocess.run(["scancel", job], timeout=20)
+    pytest.fail(f"job {job} did not finish in {timeout} s (last state {state})")
+
+
+def results(run: Path) -> dict:
+    return json.loads((run / "results.json").read_text())
+
+
+def assert_same(a: Path, b: Path, rel=1e-5):
+    ra, rb = results(a), results(b)
+    assert ra["selected_epoch"] == rb["selected_epoch"]
+    for split in ("val", "test"):
+        for task, metrics in ra[split].items():
+            for name, value in metrics.items():
+                if isinstance(value, float):
+                    assert rb[split][task][name] == pytest.approx(value, rel=rel, abs=1e-6)
+    la = [json.loads(x)["loss"] for x in (a / "metrics.jsonl").read_text().splitlines()]
+    lb = [json.loads(x)["loss"] for x in (b / "metrics.jsonl").read_text().splitlines()]
+    assert lb == pytest.approx(la, rel=rel)
+
+
+def config(tmp_path: Path, name="run.toml", epochs=2, batch=32, n=300) -> Path:
+    path = tmp_path / name
+    path.write_text(RUN_TOML.format(epochs=epochs, batch=batch, n=n))
+    return path
+
+
+def test_cpu_job_trains_to_completion(slurm, tmp_path):
+    cfg = config(tmp_path)
+    job, log = submit(
+        tmp_path, "cpu", "--config", str(cfg), "--run-dir", "runs/cpu", "--cpus-per-task", "1",
+        "--mem", "1G",
+    )  # fmt: skip
+    assert wait(job) == "COMPLETED", log.read_text() if log.exists() else "no log"
+    run = tmp_path / "runs" / "cpu"
+    assert results(run)["status"] == "completed"
+    assert log.name == f"cpu-{job}.out" and "mtl: job" in log.read_text()
+    ref = mtl("train", "--config", str(cfg), "--run-dir", str(tmp_path / "ref"), cwd=tmp_path)
+    assert ref.returncode == 0, ref.stderr
+    assert_same(tmp_path / "ref", run, rel=1e-6)
+
+
+@pytest.mark.parametrize("template", ["ddp-srun", "ddp-torchrun"])
+def test_two_task_gloo_job_matches_one_process(slurm, tmp_path, template):
+    cfg = config(tmp_path, batch=16)
+    job, log = submit(
+        tmp_path, template, "--config", str(cfg), "--run-dir", "runs/ddp", "--procs-per-node",
+        "2", "--cpus-per-task", "1" if template == "ddp-srun" else "2", "--mem", "2G",
+    )  # fmt: skip
+    assert wait(job) == "COMPLETED", log.read_text() if log.exists() else "no log"
+    ref = mtl(
+        "train", "--config", str(cfg), "--batch-size", "32", "--run-dir", str(tmp_path / "ref"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert ref.returncode == 0, ref.stderr
+    assert_same(tmp_path / "ref", tmp_path / "runs" / "ddp")
+    assert "rendezvous" in log.read_text()
+
+
+def test_warning_signal_checkpoints_requeues_and_finishes_like_an_uninterrupted_run(
+    slurm, tmp_path
+):
+    cfg = config(tmp_path, epochs=3, batch=4, n=1200)
+    job, log = submit(
+        tmp_path, "cpu", "--config", str(cfg), "--run-dir", "runs/pre", "--cpus-per-task", "1",
+        "--mem", "1G",
+    )  # fmt: skip
+    run = tmp_path / "runs" / "pre"
+    end = time.monotonic() + 180
+    while not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text()):
+        assert job_state(job) in ("PENDING", "RUNNING", "CONFIGURING"), job_state(job)
+        assert time.monotonic() < end, "the job made no progress"
+        time.sleep(0.2)
+    # what SLURM does ahead of the time limit: the warning signal to the job's steps
+    subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=20)
+    assert wait(job, timeout=300, until=("COMPLETED",)) == "COMPLETED", log.read_text()
+    text = log.read_text()
+    assert "preempted" in text and f"requeued SLURM job {job}" in text
+    assert "restart 1" in text  # the same job ran again, appending to its log
+    ref = mtl("train", "--config", str(cfg), "--run-dir", str(tmp_path / "ref"), cwd=tmp_path)
+    assert ref.returncode == 0, ref.stderr
+    assert_same(tmp_path / "ref", run, rel=1e-6)
+
+
+SWEEP_TOML = """\
+name = "arr"
+target = "pop"
+baselines = "none"
+
+[base]
+dataset = "synthetic"
+widths = "16,16,8,8"
+epochs = 1
+report = "jsonl"
+dataset-options = { n = 300, dim = 400, density = 0.05 }
+
+[task-sets]
+t = "pop,pop_rock"
+
+[axes]
+task-set = ["t"]
+seed = [0, 1]
+"""
+
+
+def test_array_job_runs_each_sweep_item_into_its_own_directory(slurm, tmp_path):
+    pytest.importorskip("mtl.sweep", reason="sweeps (mtl.sweep) are not in this mtl")
+    sweep = tmp_path / "arr.toml"
+    sweep.write_text(SWEEP_TOML)
+    job, log = submit(
+        tmp_path, "array", "--sweep", str(sweep), "--parallel", "2", "--cpus-per-task", "1",
+        "--mem", "1G",
+    )  # fmt: skip
+    assert log.name == f"arr-{job}_%a.out"
+    end = time.monotonic() + 240
+    while subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True).stdout:
+        assert time.monotonic() < end, "the array did not finish"
+        time.sleep(1)
+    seeds = []
+    for i in (0, 1):
+        run = tmp_path / "runs" / "arr" / str(i)
+        assert results(run)["status"] == "completed", (tmp_path / "logs").iterdir()
+        seeds.append(json.loads((run / "config.json").read_text())["seed"])
+        assert (tmp_path / "logs" / f"arr-{job}_{i}.out").exists()
+    assert seeds == [0, 1]
