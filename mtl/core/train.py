@@ -78,24 +78,36 @@ class DeviceData:
 
 
 def batch_loss(
-    exp: Experiment, dd: DeviceData, outputs: list[torch.Tensor], idx: torch.Tensor
+    exp: Experiment,
+    dd: DeviceData,
+    outputs: list[torch.Tensor],
+    idx: torch.Tensor,
+    whole: torch.Tensor | None = None,
+    world: int = 1,
 ) -> torch.Tensor:
     """Weighted sum over tasks of the mean loss over the batch's labelled examples, plus
     the model's regularisation penalty (set by a training-mode forward, if any).
 
     A model that reads each example as several rows (snippet ensembles in training)
-    says so with ``rows_per_example``; each row carries its example's labels.
+    says so with ``rows_per_example``; each row carries its example's labels. In a
+    distributed step ``idx`` is this rank's shard of the global batch ``whole``: task
+    losses are divided by the labelled count of ``whole`` and multiplied by ``world``,
+    so DDP's gradient average over ranks equals the gradient on the whole batch.
     """
     rows = getattr(exp.model, "rows_per_example", 1)
     if rows > 1:
         idx = idx.repeat_interleave(rows)
+        whole = whole.repeat_interleave(rows) if whole is not None else None
     weights = exp.task_weights
     total = outputs[0].new_zeros(())
     for t, tt in enumerate(exp.task_types):
         mask = dd.masks[t].index_select(0, idx)
+        labelled = mask.sum() if whole is None else dd.masks[t].index_select(0, whole).sum()
         per_example = tt.loss(outputs[t], dd.targets[t].index_select(0, idx))
-        task_loss = (per_example * mask).sum() / mask.sum().clamp(min=1)
+        task_loss = (per_example * mask).sum() / labelled.clamp(min=1)
         total = total + (task_loss if weights is None else weights[t] * task_loss)
+    if world > 1:
+        total = total * world
     penalty = getattr(exp.model, "penalty", None)
     if penalty is not None:
         total = total + penalty
@@ -109,17 +121,11 @@ def shard_loss(
     average over ranks equals the gradient of :func:`batch_loss` on the whole batch.
 
     Every rank holds all masks, so the number of labelled examples per task in the
-    global batch is known without communication.
+    global batch is known without communication. Task weights, snippet rows and the
+    encoder's penalty apply as in a single process.
     """
     part = torch.tensor_split(idx, world)[rank]
-    outputs = model(dd.inputs.take(part))
-    total = outputs[0].new_zeros(())
-    for t, tt in enumerate(exp.task_types):
-        count = dd.masks[t].index_select(0, idx).sum().clamp(min=1)
-        mask = dd.masks[t].index_select(0, part)
-        per_example = tt.loss(outputs[t], dd.targets[t].index_select(0, part))
-        total = total + (per_example * mask).sum() / count
-    return total * world
+    return batch_loss(exp, dd, model(dd.inputs.take(part)), part, whole=idx, world=world)
 
 
 @torch.no_grad()

@@ -198,3 +198,18 @@ def test_a_killed_rank_fails_the_job_quickly(tmp_path):
     proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert time.monotonic() - start < 30
+
+
+def test_two_ranks_match_one_process_for_a_weighted_snippet_lstm(tmp_path):
+    """Task weights and snippet rows go through the same loss in a distributed step."""
+    seq = [
+        "--dataset", "synthetic-seq", "-o", "n=120", "-o", "features=3", "-o", "min_length=6",
+        "-o", "max_length=12", "--encoder", "lstm", "-e", "hidden=5", "--arch", "S",
+        "--widths", "6", "--dropout", "0", "--tasks", "genre,energy", "--task-weight",
+        "energy=3", "--snippets", "2", "--report", "jsonl", "--seed", "2", "--epochs", "2",
+    ]  # fmt: skip
+    one = mtl("train", *seq, "--batch-size", "16", "--run-dir", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    two = torchrun(2, "train", *seq, "--batch-size", "8", "--run-dir", str(tmp_path / "two"))
+    assert two.returncode == 0, two.stderr
+    assert_same_run(tmp_path / "one", tmp_path / "two", rel=1e-4)
