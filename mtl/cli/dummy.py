@@ -15,7 +15,7 @@ def dummy(
     epochs: Annotated[int, typer.Option(help="Epochs to train.")] = 10,
     arch: Annotated[str, typer.Option(help="Sharing architecture.")] = "low",
     run_dir: Annotated[
-        Path | None, typer.Option(help="Run directory. [default: runs/dummy-low-<time>]")
+        Path | None, typer.Option(help="Run directory. \\[default: runs/dummy-low-<time>]")
     ] = None,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
 ) -> None:

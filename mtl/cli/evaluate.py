@@ -42,7 +42,7 @@ def evaluate(
     split: Annotated[Split, typer.Option(help="Which split to score.")] = Split.test,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     device: Annotated[
-        str | None, typer.Option(help="auto, cpu or cuda. [default: the run's]")
+        str | None, typer.Option(help="auto, cpu or cuda. \\[default: the run's]")
     ] = None,
     report: Annotated[
         Report | None,

@@ -29,7 +29,7 @@ def predict(
         str | None,
         typer.Option(
             "--out",
-            help="CSV file to write, or '-' for standard output. [default: RUN_DIR/predictions_SPLIT.csv]",
+            help="CSV file to write, or '-' for standard output. \\[default: RUN_DIR/predictions_SPLIT.csv]",
         ),
     ] = None,
     labels: Annotated[
@@ -39,7 +39,7 @@ def predict(
         ),
     ] = False,
     device: Annotated[
-        str | None, typer.Option(help="auto, cpu or cuda. [default: the run's]")
+        str | None, typer.Option(help="auto, cpu or cuda. \\[default: the run's]")
     ] = None,
 ) -> None:
     """Predict every example of a split with the run's selected (best validation) checkpoint.

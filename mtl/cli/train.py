@@ -22,13 +22,13 @@ def train(
     dataset: Annotated[
         str | None,
         typer.Option(
-            help="Dataset name (see 'mtl plugins'). [default: synthetic]", rich_help_panel=P_DATA
+            help="Dataset name (see 'mtl plugins'). \\[default: synthetic]", rich_help_panel=P_DATA
         ),
     ] = None,
     tasks: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated task names, e.g. pop,pop_rock,ballad. [default: the dataset's]",
+            help="Comma-separated task names, e.g. pop,pop_rock,ballad. \\[default: the dataset's]",
             rich_help_panel=P_DATA,
         ),
     ] = None,
@@ -52,64 +52,64 @@ def train(
         bool | None,
         typer.Option(
             "--whiten/--no-whiten",
-            help="Standardise inputs to zero mean, unit variance with training statistics, as the founding study (sparse-safe; hurts small training sets). [default: no-whiten]",
+            help="Standardise inputs to zero mean, unit variance with training statistics, as the founding study (sparse-safe; hurts small training sets). \\[default: no-whiten]",
             rich_help_panel=P_DATA,
         ),
     ] = None,
     arch: Annotated[
         str | None,
         typer.Option(
-            help="Sharing architecture: none, low, high, interspersed, or an S/T pattern such as STST. [default: low]",
+            help="Sharing architecture: none, low, high, interspersed, or an S/T pattern such as STST. \\[default: low]",
             rich_help_panel=P_MODEL,
         ),
     ] = None,
     widths: Annotated[
         str | None,
         typer.Option(
-            help="Hidden layer widths. [default: 1024,512,256,128]", rich_help_panel=P_MODEL
+            help="Hidden layer widths. \\[default: 1024,512,256,128]", rich_help_panel=P_MODEL
         ),
     ] = None,
     dropout: Annotated[
         str | None,
         typer.Option(
-            help="One rate (placed after the last two hidden layers, as the founding study) or one rate per layer. [default: 0.5]",
+            help="One rate (placed after the last two hidden layers, as the founding study) or one rate per layer. \\[default: 0.5]",
             rich_help_panel=P_MODEL,
         ),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option(help="Maximum epochs. [default: 20]", rich_help_panel=P_OPT)
+        int | None, typer.Option(help="Maximum epochs. \\[default: 20]", rich_help_panel=P_OPT)
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Batch size. [default: 128]", rich_help_panel=P_OPT)
+        int | None, typer.Option(help="Batch size. \\[default: 128]", rich_help_panel=P_OPT)
     ] = None,
     optimizer: Annotated[
         str | None,
         typer.Option(
-            help="adagrad, adam, sgd (momentum 0.9) or adadelta. [default: adagrad]",
+            help="adagrad, adam, sgd (momentum 0.9) or adadelta. \\[default: adagrad]",
             rich_help_panel=P_OPT,
         ),
     ] = None,
     lr: Annotated[
         float | None,
         typer.Option(
-            help="Learning rate. [default: adagrad 0.01, adam 0.001, sgd 0.01, adadelta 1.0]",
+            help="Learning rate. \\[default: adagrad 0.01, adam 0.001, sgd 0.01, adadelta 1.0]",
             rich_help_panel=P_OPT,
         ),
     ] = None,
     weight_decay: Annotated[
-        float | None, typer.Option(help="L2 weight decay. [default: 0]", rich_help_panel=P_OPT)
+        float | None, typer.Option(help="L2 weight decay. \\[default: 0]", rich_help_panel=P_OPT)
     ] = None,
     patience: Annotated[
         int | None,
         typer.Option(
-            help="Stop after N epochs without validation improvement. [default: off]",
+            help="Stop after N epochs without validation improvement. \\[default: off]",
             rich_help_panel=P_OPT,
         ),
     ] = None,
     select_by: Annotated[
         str | None,
         typer.Option(
-            help="Validation metric that selects the best epoch, TASK:METRIC. [default: first task's primary metric]",
+            help="Validation metric that selects the best epoch, TASK:METRIC. \\[default: first task's primary metric]",
             rich_help_panel=P_OPT,
         ),
     ] = None,
@@ -123,21 +123,21 @@ def train(
     init_part: Annotated[
         str | None,
         typer.Option(
-            help="What --init-from loads: encoder (the 'encoder' submodule) or all (every weight of the same name and shape). [default: encoder]",
+            help="What --init-from loads: encoder (the 'encoder' submodule) or all (every weight of the same name and shape). \\[default: encoder]",
             rich_help_panel=P_TRANSFER,
         ),
     ] = None,
     freeze: Annotated[
         str | None,
         typer.Option(
-            help="Keep loaded weights fixed: encoder, all-but-heads (everything but the task output layers) or none. [default: none]",
+            help="Keep loaded weights fixed: encoder, all-but-heads (everything but the task output layers) or none. \\[default: none]",
             rich_help_panel=P_TRANSFER,
         ),
     ] = None,
     encoder: Annotated[
         str | None,
         typer.Option(
-            help="What reads the inputs below the sharing layers: mlp (dense/sparse inputs), lstm, cnn1d or cnn2d (sequences); see 'mtl plugins'. [default: mlp]",
+            help="What reads the inputs below the sharing layers: mlp (dense/sparse inputs), lstm, cnn1d or cnn2d (sequences); see 'mtl plugins'. \\[default: mlp]",
             rich_help_panel=P_SEQ,
         ),
     ] = None,
@@ -153,7 +153,7 @@ def train(
     encoder_sharing: Annotated[
         str | None,
         typer.Option(
-            help="shared: one encoder for all tasks; per-task: one encoder per task. [default: shared]",
+            help="shared: one encoder for all tasks; per-task: one encoder per task. \\[default: shared]",
             rich_help_panel=P_SEQ,
         ),
     ] = None,
@@ -167,7 +167,7 @@ def train(
     aux_weight: Annotated[
         float | None,
         typer.Option(
-            help="Loss weight α of the auxiliary tasks. [default: 1.0]", rich_help_panel=P_SEQ
+            help="Loss weight α of the auxiliary tasks. \\[default: 1.0]", rich_help_panel=P_SEQ
         ),
     ] = None,
     task_weight: Annotated[
@@ -182,47 +182,47 @@ def train(
         typer.Option(
             "--stabilise",
             "--activation-stabilisation",
-            help="Activation stabilisation weight β for recurrent encoders: penalises the squared change of hidden-state norms between consecutive real steps. [default: 0]",
+            help="Activation stabilisation weight β for recurrent encoders: penalises the squared change of hidden-state norms between consecutive real steps. \\[default: 0]",
             rich_help_panel=P_SEQ,
         ),
     ] = None,
     snippets: Annotated[
         int | None,
         typer.Option(
-            help="Split each sequence into K consecutive snippets read by one shared model; members are combined by --combine. [default: 1]",
+            help="Split each sequence into K consecutive snippets read by one shared model; members are combined by --combine. \\[default: 1]",
             rich_help_panel=P_SEQ,
         ),
     ] = None,
     combine: Annotated[
         str | None,
         typer.Option(
-            help="How snippet members' posteriors combine: max-mean, max-product or learned (weights trained). [default: max-mean]",
+            help="How snippet members' posteriors combine: max-mean, max-product or learned (weights trained). \\[default: max-mean]",
             rich_help_panel=P_SEQ,
         ),
     ] = None,
     batch_order: Annotated[
         str | None,
         typer.Option(
-            help="random, or bucketed: batches of sequences of similar length (less padding). [default: random]",
+            help="random, or bucketed: batches of sequences of similar length (less padding). \\[default: random]",
             rich_help_panel=P_SEQ,
         ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Training seed. [default: 0]", rich_help_panel=P_RUN)
+        int | None, typer.Option(help="Training seed. \\[default: 0]", rich_help_panel=P_RUN)
     ] = None,
     device: Annotated[
-        str | None, typer.Option(help="auto, cpu or cuda. [default: auto]", rich_help_panel=P_RUN)
+        str | None, typer.Option(help="auto, cpu or cuda. \\[default: auto]", rich_help_panel=P_RUN)
     ] = None,
     run_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Run directory. [default: runs/<dataset>-<arch>-<time>]", rich_help_panel=P_RUN
+            help="Run directory. \\[default: runs/<dataset>-<arch>-<time>]", rich_help_panel=P_RUN
         ),
     ] = None,
     report: Annotated[
         str | None,
         typer.Option(
-            help="Reporters, comma-separated: console, plots, ... (jsonl is always on). [default: console]",
+            help="Reporters, comma-separated: console, plots, ... (jsonl is always on). \\[default: console]",
             rich_help_panel=P_RUN,
         ),
     ] = None,
