@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -85,6 +86,12 @@ def requeue(env: dict[str, str] | None = None) -> str | None:
     scontrol = shutil.which("scontrol")
     if job is None or scontrol is None or os.environ.get("MTL_REQUEUE", "1") == "0":
         return None
+    # said first: SLURM may kill this step as soon as the requeue is accepted
+    print(
+        f"mtl: preempted; checkpoint written, requeueing SLURM job {job}",
+        file=sys.stderr,
+        flush=True,
+    )
     out = subprocess.run(
         [scontrol, "requeue", job], capture_output=True, text=True, timeout=30, check=False
     )
