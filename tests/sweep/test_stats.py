@@ -27,7 +27,9 @@ def test_betainc_matches_scipy():
     from scipy.special import betainc as scipy_betainc
 
     rng = np.random.default_rng(0)
-    for a, b, x in zip(rng.uniform(0.1, 30, 50), rng.uniform(0.1, 30, 50), rng.random(50)):
+    for a, b, x in zip(
+        rng.uniform(0.1, 30, 50), rng.uniform(0.1, 30, 50), rng.random(50), strict=True
+    ):
         assert betainc(a, b, x) == pytest.approx(scipy_betainc(a, b, x), rel=1e-9, abs=1e-14)
     assert betainc(2, 3, 0) == 0 and betainc(2, 3, 1) == 1
 
