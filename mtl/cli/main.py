@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mtl import __version__
-from mtl.cli import correlate, data, dummy, evaluate, plugins, train
+from mtl.cli import correlate, data, dummy, evaluate, plugins, reproduce, train
 from mtl.cli import sweep as sweep_cli
 from mtl.cli.common import STATE
 
@@ -47,6 +47,7 @@ app.command("plugins")(plugins.plugins)
 app.add_typer(data.app, name="data")
 app.command("correlate")(correlate.correlate)
 app.add_typer(sweep_cli.app, name="sweep")
+app.command("reproduce")(reproduce.reproduce)
 
 
 def run() -> None:

@@ -67,9 +67,11 @@ def run(
     """
     from mtl.sweep.execute import run_item
     from mtl.sweep.execute import serve as serve_items
+    from mtl.sweep.results import write_index
     from mtl.sweep.state import sweep_states
 
     sweep = _load(path, sets)
+    write_index(sweep, tuple(sets or ()))
     if serve:
         serve_items(sweep, plugins(), threads)
         return
@@ -203,3 +205,18 @@ def status(
         f"{len(states)} items: " + ", ".join(f"{counts[k]} {k}" for k in STATES),
         markup=False,
     )
+
+
+@app.command("report")
+@reports_errors
+def report(path: SweepArg, sets: SetOpt = None) -> None:
+    """Write runs/<sweep>/report/: report.md, results.csv (one row per run) and PNG figures.
+
+    Per cell: mean and 95% CI over seeds; paired comparison with the single-task
+    baselines (difference, CI, paired t-test p-value); Δm across tasks.
+    """
+    from mtl.sweep.report import write_report
+
+    sweep = _load(path, sets, check=False)
+    written = write_report(sweep, plugins())
+    err.print(f"report: {escape(str(written))}")

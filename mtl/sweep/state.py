@@ -37,8 +37,10 @@ def status_file(sweep: Sweep, index: int) -> Path:
 
 
 def item_config(item: Item) -> dict[str, Any]:
-    """The configuration an item is identified by (JSON-normalised)."""
-    return json.loads(dumps(item.config.to_dict()))
+    """The configuration an item is identified by (JSON-normalised; not where it runs)."""
+    config = json.loads(dumps(item.config.to_dict()))
+    config.pop("run_dir", None)
+    return config
 
 
 def read_status(sweep: Sweep, index: int) -> dict[str, Any] | None:
