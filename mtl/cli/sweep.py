@@ -71,6 +71,8 @@ def run(
     from mtl.sweep.state import sweep_states
 
     sweep = _load(path, sets)
+    if index is not None:
+        sweep.item(index)  # out of range: an error before anything is written
     write_index(sweep, tuple(sets or ()))
     if serve:
         serve_items(sweep, plugins(), threads)

@@ -38,6 +38,7 @@ class Outcome:
     reason: str = ""
     seconds: float = 0.0
     summary: str = ""
+    cpu_seconds: float = 0.0
 
 
 def one_line(exc: BaseException) -> str:
@@ -79,7 +80,7 @@ def run_item(sweep: Sweep, index: int, plugins: Any) -> Outcome:
     if state.state == "running":
         raise UserError(f"item {index} is being run by another process ({state.reason})")
     write_status(sweep, item, "running")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         run_dir = item.run_dir
         if (run_dir / LAST).is_file() and (run_dir / CONFIG).is_file():
@@ -94,10 +95,10 @@ def run_item(sweep: Sweep, index: int, plugins: Any) -> Outcome:
     except Exception as exc:
         write_status(sweep, item, "failed", reason=one_line(exc))
         raise
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     summary = _summary(sweep, results, item.config.tasks)
-    write_status(sweep, item, "done", seconds=seconds, summary=summary)
-    return Outcome(index, "done", seconds=seconds, summary=summary)
+    write_status(sweep, item, "done", seconds=seconds, cpu_seconds=cpu, summary=summary)
+    return Outcome(index, "done", seconds=seconds, summary=summary, cpu_seconds=cpu)
 
 
 def serve(sweep: Sweep, plugins: Any, threads: int | None) -> None:
