@@ -147,7 +147,7 @@ def test_builtin_task_types(builtins):
 
 def test_builtin_reporters_are_classes(builtins):
     reg = builtins.registries.reporters
-    assert reg.names() == ["console", "jsonl", "plots"]
+    assert reg.names() == ["console", "csv", "jsonl", "plots", "tensorboard"]
     assert reg.get("console") is ConsoleReporter
     assert reg.get("jsonl") is JsonlReporter
     assert reg.get("plots") is PlotsReporter
@@ -161,8 +161,8 @@ def test_builtin_reporters_are_classes(builtins):
         ("architectures", "intersperse", "(did you mean 'interspersed'?)"),
         ("task_types", "regresion", "unknown task type 'regresion' (did you mean 'regression'?)"),
         ("reporters", "jsnl", "unknown reporter 'jsnl' (did you mean 'jsonl'?); "
-         "available: console, jsonl, plots"),
-        ("reporters", "zzz", "unknown reporter 'zzz'; available: console, jsonl, plots"),
+         "available: console, csv, jsonl, plots, tensorboard"),
+        ("reporters", "zzz", "unknown reporter 'zzz'; available: console, csv, jsonl, plots, tensorboard"),
     ],
 )  # fmt: skip
 def test_unknown_names_list_what_exists(builtins, family, name, expected):
@@ -453,7 +453,7 @@ def test_cli_plugins_json_lists_builtins_and_components(cli):
     components = data["components"]
     assert set(components) == {"dataset", "architecture", "task type", "reporter"}
     assert components["dataset"]["synthetic"]["plugin"] == "datasets"
-    assert set(components["reporter"]) == {"console", "jsonl", "plots"}
+    assert set(components["reporter"]) == {"console", "csv", "jsonl", "plots", "tensorboard"}
     assert components["architecture"]["low"]["description"].endswith("[SSTT]")
 
 
