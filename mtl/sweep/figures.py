@@ -95,6 +95,7 @@ def learning_curves(frame: Any, sweep: Any, target: str, metric: str, path: Path
         title = f"{task_set}" + (f", {_fmt(int(size))} examples" if size is not None else "")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(f"validation {target} {metric}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -148,6 +149,8 @@ def size_curves(compare: list[dict], cells: list[dict], target: str, path: Path)
         (right, f"Δ {metric} vs single-task (paired)"),
     ):
         ax.set_xscale("log")
+        ax.set_xticks(sizes, [f"{int(x):,}" for x in sizes], rotation=45, fontsize=7)
+        ax.minorticks_off()
         ax.set_xlabel("training examples")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")

@@ -145,7 +145,8 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
         (
             "Learning curves",
             figures.learning_curves(frame, sweep, target, info.name, out / "learning_curves.png"),
-            f"Validation {info.name} of {target} by epoch, mean over seeds.",
+            f"Validation {info.name} of {target} by epoch, mean over seeds; with early "
+            "stopping, later epochs average over the runs still training.",
         )
     )
     figs.append(
@@ -224,11 +225,13 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
             ),
             "",
         ]
-    others = [t for t in sweep.tasks() if t != target]
-    if others and summary["compare"]:
+    others = [
+        t for t in sweep.tasks() if t != target and any(c["task"] == t for c in summary["compare"])
+    ]
+    if others:
         lines += ["## The other tasks", ""]
         for task in others:
-            if any(c["task"] == task for c in summary["compare"]):
+            if True:
                 m = metrics[task]
                 lines += [
                     f"### `{task}` (test {m.name}, {'higher' if m.higher_is_better else 'lower'} is better)",
