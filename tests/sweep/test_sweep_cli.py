@@ -153,3 +153,21 @@ def test_reproduce_a_sweep_item(tmp_path, study):
     assert (
         out.returncode == 1 and "not reproduced" in out.stdout and "test.pop.roc_auc" in out.stdout
     )
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys\n"
+        "from mtl.cli.main import app\n"
+        "for args in (['sweep', '--help'], ['sweep', 'run', '--help'], ['sweep', 'status', "
+        "'--help'], ['sweep', 'report', '--help'], ['reproduce', '--help']):\n"
+        "    try:\n"
+        "        app(args)\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0, e.code\n"
+        "assert 'torch' not in sys.modules, 'heavy import for --help'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for option in ("--index", "--jobs", "--set", "--tolerance"):
+        assert option in out.stdout
