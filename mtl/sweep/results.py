@@ -110,6 +110,10 @@ def load_results(path: Path | str | Sweep, sets: tuple[str, ...] = ()) -> Any:
     frame = pd.DataFrame(_rows(items, ok))
     if frame.empty:
         return frame
+    labels = list(dict.fromkeys(k for i in sweep.items for k in i.labels))
+    front = ["item", "kind", "arch", "task_set", "task"] + [k for k in labels if k != "tasks"]
+    front = [c for c in dict.fromkeys(front + ["tasks"]) if c in frame.columns]
+    frame = frame[front + [c for c in frame.columns if c not in front]]
     return frame.sort_values("item").reset_index(drop=True)
 
 
