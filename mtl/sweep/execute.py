@@ -28,7 +28,14 @@ from typing import Any
 from mtl.core.errors import Interrupted, UserError
 from mtl.core.runs import CONFIG, LAST
 from mtl.sweep.spec import Sweep
-from mtl.sweep.state import item_config, item_state, read_status, status_file, write_status
+from mtl.sweep.state import (
+    item_config,
+    item_state,
+    read_status,
+    slurm_job,
+    status_file,
+    write_status,
+)
 
 
 @dataclass
@@ -77,7 +84,8 @@ def run_item(sweep: Sweep, index: int, plugins: Any) -> Outcome:
             "or --set changed); remove that directory or give the sweep another name "
             "(--set name=NEW)"
         )
-    if state.state == "running":
+    own = slurm_job() is not None and status is not None and status.get("slurm_job") == slurm_job()
+    if state.state == "running" and not own:  # a requeued SLURM job finds its own record
         raise UserError(f"item {index} is being run by another process ({state.reason})")
     write_status(sweep, item, "running")
     start, cpu = time.perf_counter(), time.process_time()
