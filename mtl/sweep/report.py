@@ -196,6 +196,12 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
         "[results.csv](results.csv)",
         "",
     ]
+    wall, cpu = _compute(sweep, ok)
+    if wall:
+        lines[-1:-1] = [
+            f"- compute: the finished runs took {wall / 60:.1f} min of wall-clock time in all "
+            f"({cpu / 60:.1f} CPU-minutes), as their status files record"
+        ]
     if failed:
         lines += ["Failed items (left out of every statistic):", ""]
         lines += [f"- item {i}: {reason}" for i, reason in sorted(failed.items())[:30]]
@@ -253,6 +259,17 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
     path = out / "report.md"
     atomic_write(path, lambda fh: fh.write("\n".join(lines)))
     return path
+
+
+def _compute(sweep: Sweep, ok: set[int]) -> tuple[float, float]:
+    from mtl.sweep.state import read_status
+
+    wall = cpu = 0.0
+    for i in ok:
+        status = read_status(sweep, i) or {}
+        wall += float(status.get("seconds") or 0.0)
+        cpu += float(status.get("cpu_seconds") or 0.0)
+    return wall, cpu
 
 
 def _pct(ci: Interval) -> str:
