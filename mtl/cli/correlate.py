@@ -112,24 +112,6 @@ def correlate(
 
 
 def _plot(fh, matrix, names: list[str], target: str) -> None:
-    import matplotlib
+    from mtl.core.correlation import plot_heatmap
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    k = len(names)
-    size = max(4.0, 0.45 * k + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
-    im = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
-    ax.set_xticks(range(k), names, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(k), names, fontsize=8)
-    if k <= 15:
-        for i in range(k):
-            for j in range(k):
-                if math.isfinite(matrix[i, j]):
-                    ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7)
-    fig.colorbar(im, ax=ax, label="Pearson r")
-    ax.set_title(f"label correlations (target {target})")
-    fig.tight_layout()
-    fig.savefig(fh, format="png", dpi=120)
-    plt.close(fig)
+    plot_heatmap(fh, matrix, names, f"label correlations (target {target})")

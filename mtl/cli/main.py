@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mtl import __version__
-from mtl.cli import correlate, data, dummy, evaluate, hpc, plugins, train
+from mtl.cli import correlate, data, dummy, evaluate, hpc, plugins, reproduce, train
 from mtl.cli import env as env_cmd
 from mtl.cli import predict as predict_cmd
 from mtl.cli import sweep as sweep_cli
@@ -52,6 +52,7 @@ app.command("predict")(predict_cmd.predict)
 app.command("env")(env_cmd.env)
 app.add_typer(hpc.app, name="hpc")
 app.add_typer(sweep_cli.app, name="sweep")
+app.command("reproduce")(reproduce.reproduce)
 
 
 def run() -> None:

@@ -53,7 +53,7 @@ def run(
     retry_failed: Annotated[
         bool,
         typer.Option(
-            "--retry-failed/--skip-failed", help="Run failed items again. [default: retry]"
+            "--retry-failed/--skip-failed", help="Run failed items again. \\[default: retry]"
         ),
     ] = True,
     serve: Annotated[bool, typer.Option("--serve", hidden=True)] = False,
@@ -67,9 +67,13 @@ def run(
     """
     from mtl.sweep.execute import run_item
     from mtl.sweep.execute import serve as serve_items
+    from mtl.sweep.results import write_index
     from mtl.sweep.state import sweep_states
 
     sweep = _load(path, sets)
+    if index is not None:
+        sweep.item(index)  # out of range: an error before anything is written
+    write_index(sweep, tuple(sets or ()))
     if serve:
         serve_items(sweep, plugins(), threads)
         return
@@ -107,6 +111,8 @@ def run(
 def _run_with_progress(
     sweep: Any, sets: tuple[str, ...], jobs: int, wanted: list[int], done: int
 ) -> int:
+    from rich.console import Group
+    from rich.live import Live
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -124,15 +130,14 @@ def _run_with_progress(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
         console=err,
-        refresh_per_second=2,
     )
+    job_view = Progress(TextColumn("  {task.description}"), TextColumn("{task.fields[status]}"))
     failed = 0
-    with progress:
-        overall = progress.add_task("items", total=len(sweep.items), completed=done, status="")
+    with Live(Group(progress, job_view), console=err, refresh_per_second=2) as live:
+        overall = progress.add_task("items", total=len(sweep.items), completed=done)
         slots = {
-            n: progress.add_task(f"  job {n}", total=None, status="starting", start=False)
+            n: job_view.add_task(f"job {n}", total=None, status="starting")
             for n in range(min(jobs, len(wanted)))
         }
         current: dict[int, int] = {}
@@ -143,19 +148,19 @@ def _run_with_progress(
                 number, index = payload
                 current[index] = number
                 item = sweep.items[index]
-                progress.update(slots[number], status=f"item {index}: {escape(item.describe())}")
+                job_view.update(slots[number], status=f"item {index}: {escape(item.describe())}")
                 return
             o = payload
             number = current.pop(o.index, None)
             if number is not None:
-                progress.update(slots[number], status="idle")
+                job_view.update(slots[number], status="idle")
             progress.advance(overall)
             desc = escape(sweep.items[o.index].describe())
             if o.state == "failed":
                 failed += 1
-                progress.console.print(f"[red]failed[/] {o.index:>4} {desc}: {escape(o.reason)}")
+                live.console.print(f"[red]failed[/] {o.index:>4} {desc}: {escape(o.reason)}")
             elif o.state == "done":
-                progress.console.print(
+                live.console.print(
                     f"[green]done[/]   {o.index:>4} {desc} ({o.seconds:.0f} s) {escape(o.summary)}"
                 )
 
@@ -203,3 +208,18 @@ def status(
         f"{len(states)} items: " + ", ".join(f"{counts[k]} {k}" for k in STATES),
         markup=False,
     )
+
+
+@app.command("report")
+@reports_errors
+def report(path: SweepArg, sets: SetOpt = None) -> None:
+    """Write runs/<sweep>/report/: report.md, results.csv (one row per run) and PNG figures.
+
+    Per cell: mean and 95% CI over seeds; paired comparison with the single-task
+    baselines (difference, CI, paired t-test p-value); Δm across tasks.
+    """
+    from mtl.sweep.report import write_report
+
+    sweep = _load(path, sets, check=False)
+    written = write_report(sweep, plugins())
+    err.print(f"report: {escape(str(written))}")

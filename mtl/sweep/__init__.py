@@ -6,6 +6,7 @@ len(sweep.items), sweep.root           # item i runs in sweep.root / str(i)
 frame = load_results(sweep.root)       # one row per finished run (pandas)
 """
 
+from mtl.sweep.results import load_results
 from mtl.sweep.spec import Item, Sweep, load_sweep
 
-__all__ = ["Item", "Sweep", "load_sweep"]
+__all__ = ["Item", "Sweep", "load_results", "load_sweep"]

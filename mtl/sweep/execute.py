@@ -28,7 +28,14 @@ from typing import Any
 from mtl.core.errors import Interrupted, UserError
 from mtl.core.runs import CONFIG, LAST
 from mtl.sweep.spec import Sweep
-from mtl.sweep.state import item_config, item_state, read_status, status_file, write_status
+from mtl.sweep.state import (
+    item_config,
+    item_state,
+    read_status,
+    slurm_job,
+    status_file,
+    write_status,
+)
 
 
 @dataclass
@@ -38,6 +45,7 @@ class Outcome:
     reason: str = ""
     seconds: float = 0.0
     summary: str = ""
+    cpu_seconds: float = 0.0
 
 
 def one_line(exc: BaseException) -> str:
@@ -76,10 +84,11 @@ def run_item(sweep: Sweep, index: int, plugins: Any) -> Outcome:
             "or --set changed); remove that directory or give the sweep another name "
             "(--set name=NEW)"
         )
-    if state.state == "running":
+    own = slurm_job() is not None and status is not None and status.get("slurm_job") == slurm_job()
+    if state.state == "running" and not own:  # a requeued SLURM job finds its own record
         raise UserError(f"item {index} is being run by another process ({state.reason})")
     write_status(sweep, item, "running")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         run_dir = item.run_dir
         if (run_dir / LAST).is_file() and (run_dir / CONFIG).is_file():
@@ -94,10 +103,10 @@ def run_item(sweep: Sweep, index: int, plugins: Any) -> Outcome:
     except Exception as exc:
         write_status(sweep, item, "failed", reason=one_line(exc))
         raise
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     summary = _summary(sweep, results, item.config.tasks)
-    write_status(sweep, item, "done", seconds=seconds, summary=summary)
-    return Outcome(index, "done", seconds=seconds, summary=summary)
+    write_status(sweep, item, "done", seconds=seconds, cpu_seconds=cpu, summary=summary)
+    return Outcome(index, "done", seconds=seconds, summary=summary, cpu_seconds=cpu)
 
 
 def serve(sweep: Sweep, plugins: Any, threads: int | None) -> None:

@@ -46,7 +46,7 @@ TOP_KEYS = ("name", "description", "target", "baselines", "runs-dir", "base", "t
 TOP_KEYS += ("axes", "datasets")
 BASELINES = ("all", "target", "none")
 MANAGED = {"run_dir", "tasks"}  # set per item
-SINGLE = "none"  # the architecture of single-task baselines
+SINGLE = "single-task"  # baselines: a pattern of T's, one per hidden layer
 TASK_SET = "task_set"
 OPTION_PREFIX = "dataset_options."
 
@@ -138,7 +138,13 @@ class Sweep:
         for item in self.items:
             cfg = item.config
             key = (cfg.dataset, repr(sorted(cfg.dataset_options.items())))
-            reg.architectures.get(cfg.arch)
+            pattern = getattr(reg.architectures.get(cfg.arch), "pattern", None)
+            if isinstance(pattern, str) and len(pattern) != len(cfg.widths):
+                raise UserError(
+                    f"sweep '{self.path}': architecture '{cfg.arch}' ({pattern}) has "
+                    f"{len(pattern)} layers but widths {','.join(map(str, cfg.widths))} give "
+                    f"{len(cfg.widths)}; give one width per letter"
+                )
             for name in cfg.report:
                 reg.reporters.get(name)
             if key in checked:
@@ -366,7 +372,10 @@ def _config(sweep: Sweep, point: dict[str, Any], tasks: list[str], arch: str | N
             values["dataset_options"] = opts
         else:
             values[key] = value
-    if arch is not None:
+    if arch == SINGLE:  # nothing shared: 'none' (TTTT), or one T per hidden layer
+        layers = len(values.get("widths") or TrainConfig().widths)
+        values["arch"] = "none" if layers == 4 else "T" * layers
+    elif arch is not None:
         values["arch"] = arch
     values["tasks"] = list(tasks)
     # the target first: it selects the epoch and is what the comparisons are about

@@ -37,8 +37,10 @@ def status_file(sweep: Sweep, index: int) -> Path:
 
 
 def item_config(item: Item) -> dict[str, Any]:
-    """The configuration an item is identified by (JSON-normalised)."""
-    return json.loads(dumps(item.config.to_dict()))
+    """The configuration an item is identified by (JSON-normalised; not where it runs)."""
+    config = json.loads(dumps(item.config.to_dict()))
+    config.pop("run_dir", None)
+    return config
 
 
 def read_status(sweep: Sweep, index: int) -> dict[str, Any] | None:
@@ -52,6 +54,14 @@ def read_status(sweep: Sweep, index: int) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def slurm_job() -> str | None:
+    """This process's SLURM job (array job and task) id, if it runs under SLURM."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
 def write_status(sweep: Sweep, item: Item, state: str, **extra: Any) -> None:
     write_json(
         status_file(sweep, item.index),
@@ -61,6 +71,7 @@ def write_status(sweep: Sweep, item: Item, state: str, **extra: Any) -> None:
             "config": item_config(item),
             "host": platform.node(),
             "pid": os.getpid(),
+            "slurm_job": slurm_job(),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **extra,
         },

@@ -107,7 +107,7 @@ def installed(tmp_path_factory):
         "--epochs",
         "2",
         "--report",
-        "csv",
+        "long-csv",
         "--device",
         "cpu",
         "--run-dir",
@@ -145,10 +145,11 @@ def test_mtl_plugins_lists_the_installed_plugin(installed):
     assert example["version"] == "0.1.0"
     assert example["module"] == "mtl_example_plugin"
     assert example["hooks"] == ["mtl_register_datasets", "mtl_register_reporters"]
-    assert example["registered"] == {"dataset": ["csv-features"], "reporter": ["csv"]}
+    assert example["registered"] == {"dataset": ["csv-features"], "reporter": ["long-csv"]}
     components = data["components"]
     assert components["dataset"]["csv-features"]["plugin"] == "example"
-    assert components["reporter"]["csv"]["plugin"] == "example"
+    assert components["reporter"]["long-csv"]["plugin"] == "example"
+    assert components["reporter"]["csv"]["plugin"] == "reporters"  # the built-in one
     assert "CSV" in components["dataset"]["csv-features"]["description"]
 
 
@@ -171,7 +172,7 @@ def test_training_with_the_installed_dataset_and_reporter(installed):
         "module": "mtl_example_plugin",
     } in manifest["plugins"]
 
-    with open(run_dir / "metrics.csv", newline="") as fh:
+    with open(run_dir / "metrics_long.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["epoch", "split", "task", "metric", "value"]
     assert {(r["epoch"], r["split"]) for r in rows} == {

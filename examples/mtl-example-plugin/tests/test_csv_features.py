@@ -57,10 +57,10 @@ def load(dataset, path: Path, tasks=("valence", "genre"), **given):
 def test_registered_by_the_example_plugin(plugins):
     reg = plugins.registries
     assert reg.datasets.owner("csv-features") == "example"
-    assert reg.reporters.owner("csv") == "example"
+    assert reg.reporters.owner("long-csv") == "example"
     info = next(p for p in plugins.loaded if p.name == "example")
     assert info.hooks == ["mtl_register_datasets", "mtl_register_reporters"]
-    assert info.registered == {"dataset": ["csv-features"], "reporter": ["csv"]}
+    assert info.registered == {"dataset": ["csv-features"], "reporter": ["long-csv"]}
 
 
 def test_entry_point_is_declared_in_pyproject():

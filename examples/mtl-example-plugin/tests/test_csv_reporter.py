@@ -1,4 +1,4 @@
-"""The csv reporter, alone and in a tiny training run with the csv-features dataset."""
+"""The long-csv reporter, alone and in a tiny training run with the csv-features dataset."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def test_a_resumed_run_keeps_the_epochs_before_it(tmp_path):
     assert [r["value"] for r in rows if r["epoch"] == "2" and r["metric"] == "rmse"] == ["20.0"] * 2
 
 
-def test_tiny_training_run_writes_metrics_csv(plugins, tmp_path):
+def test_tiny_training_run_writes_metrics_long_csv(plugins, tmp_path):
     config = TrainConfig(
         dataset="csv-features",
         dataset_options={
@@ -115,7 +115,7 @@ def test_tiny_training_run_writes_metrics_csv(plugins, tmp_path):
         widths=[16, 8],
         epochs=2,
         batch_size=64,
-        report=["csv"],
+        report=["long-csv"],
         device="cpu",
         run_dir=str(tmp_path / "run"),
     )

@@ -26,6 +26,7 @@ from mtl.core.options import Option
 
 TIGHT = {"pop": 0.35, "pop_rock": 0.22, "ballad": 0.15}  # tag → positive rate
 LOOSE_CORRELATION = 0.25
+STOPWORDS = 20  # the most frequent words belong to no lexicon
 GENRES = ("pop", "rock", "electronic", "hip_hop", "folk")
 TASKS = [
     TaskSpec("pop", "binary", description="tag, tightly coupled with pop_rock and ballad"),
@@ -51,6 +52,30 @@ COMMON_OPTIONS = (
         min=0,
         max=1,
     ),
+    Option(
+        "labels",
+        str,
+        "words",
+        "what labels are functions of: the example's words (a random lexicon per latent "
+        "factor) or its topic mixture",
+        choices=("words", "topics"),
+    ),
+    Option(
+        "lexicon",
+        float,
+        0.2,
+        "fraction of the vocabulary in each latent factor's lexicon",
+        min=1e-4,
+        max=1,
+    ),
+    Option(
+        "loose",
+        float,
+        LOOSE_CORRELATION,
+        "correlation of loudness and year with the tight factor",
+        min=0,
+        max=1,
+    ),
     Option("missing", float, 0.0, "fraction of labels absent, per task", min=0, max=0.95),
     Option("topics", int, 16, "number of latent topics", min=2),
     Option("zipf", float, 1.07, "exponent of the Zipf word-frequency law", min=0),
@@ -65,6 +90,18 @@ def _unit(rng: np.random.Generator, k: int) -> np.ndarray:
 
 def _standardise(z: np.ndarray) -> np.ndarray:
     return (z - z.mean()) / (z.std() + 1e-12)
+
+
+def _presence(inputs: DenseInputs | SparseInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per non-zero: 1/sqrt(words in the row) (dense: the value / sqrt(dim)), row and column."""
+    if isinstance(inputs, SparseInputs):
+        lengths = np.diff(inputs.indptr)
+        rows = np.repeat(np.arange(inputs.n), lengths)
+        return 1.0 / np.sqrt(np.maximum(lengths, 1))[rows], rows, inputs.indices
+    x = np.asarray(inputs.x, dtype=np.float64)
+    n, dim = x.shape
+    rows, cols = np.divmod(np.arange(n * dim), dim)
+    return x.ravel() / np.sqrt(dim), rows, cols
 
 
 class Generator:
@@ -127,16 +164,46 @@ class Generator:
         lam = self._tokens_for_density(theta, phi)
         return self._draw_counts(theta, phi, lam, self.rng)
 
-    def labels(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+    def _factor_maker(self, theta: np.ndarray, inputs: DenseInputs | SparseInputs | None):
+        """A function returning a fresh standardised latent factor on each call.
+
+        ``topics``: projections of the topic mixture (easy to learn: a topic shows in many
+        words). ``words``: projections of the example's own words on a random lexicon of
+        ``lexicon × dim`` words with Gaussian weights (the low-rank latent structure a small
+        training set cannot pin down: most lexicon words are rare).
+        """
+        rng, k = self.rng, self.k
+        if self.opts.get("labels", "words") == "topics" or inputs is None:
+            centred = theta - theta.mean(0)
+
+            def topic_factor(topics: np.ndarray) -> np.ndarray:
+                direction = np.zeros(k)
+                direction[topics] = _unit(rng, len(topics))
+                return _standardise(centred @ direction)
+
+            return topic_factor
+        presence, rows, cols = _presence(inputs)
+        df = np.bincount(cols, minlength=self.dim) / self.n  # document frequency
+        size = max(1, round(self.opts.get("lexicon", 0.2) * self.dim))
+        skip = min(STOPWORDS, self.dim - size)
+        pool = np.argsort(-df, kind="stable")[skip : skip + size]
+        # idf-like scale: every lexicon word carries the same share of a factor's variance,
+        # so the rarer half of the lexicon needs thousands of examples to be learnt
+        scale = 1.0 / np.sqrt(np.maximum(df[pool], 1.0 / self.n))
+
+        def word_factor(_topics: np.ndarray) -> np.ndarray:
+            weights = np.zeros(self.dim)
+            weights[pool] = scale * rng.standard_normal(size)
+            return _standardise(np.bincount(rows, presence * weights[cols], minlength=self.n))
+
+        return word_factor
+
+    def labels(
+        self, theta: np.ndarray, inputs: DenseInputs | SparseInputs | None = None
+    ) -> dict[str, np.ndarray]:
         rng, k, opts = self.rng, self.k, self.opts
-        centred = theta - theta.mean(0)
         tag_topics, other_topics = np.arange(k // 2), np.arange(k // 2, k)
-
-        def factor(topics: np.ndarray) -> np.ndarray:
-            direction = np.zeros(k)
-            direction[topics] = _unit(rng, len(topics))
-            return _standardise(centred @ direction)
-
+        factor = self._factor_maker(theta, inputs)
         shared = factor(tag_topics)
         c, noise = opts["coupling"], opts["noise"]
         out = {}
@@ -144,7 +211,7 @@ class Generator:
             z = c * shared + np.sqrt(1 - c * c) * factor(tag_topics)
             z = z + noise * rng.standard_normal(self.n)
             out[name] = (z > np.quantile(z, 1 - rate)).astype(np.float64)
-        r = LOOSE_CORRELATION
+        r = opts.get("loose", LOOSE_CORRELATION)
         for name, (centre, scale) in {"loudness": (-9.0, 3.5), "year": (2001.0, 7.0)}.items():
             z = r * shared + np.sqrt(1 - r * r) * factor(other_topics)
             z = _standardise(z + 0.5 * noise * rng.standard_normal(self.n))
@@ -157,7 +224,23 @@ class Generator:
 
     def generate(self) -> tuple[DenseInputs | SparseInputs, dict[str, np.ndarray]]:
         theta = self.topics()
-        return self.inputs(theta), self.labels(theta)
+        inputs = self.inputs(theta)
+        return inputs, self.labels(theta, inputs)
+
+
+_CACHE: dict[str, tuple[Any, dict[str, np.ndarray]]] = {}
+CACHE_SIZE = 2
+
+
+def _generate(n: int, dim: int, density: float, opts: dict[str, Any]) -> tuple[Any, dict]:
+    """Generated inputs and labels, remembered for the last few settings: a sweep worker
+    trains many items on the same data (the arrays are never modified in place)."""
+    key = repr((n, dim, density, sorted(opts.items())))
+    if key not in _CACHE:
+        while len(_CACHE) >= CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = Generator(n, dim, density, opts).generate()
+    return _CACHE[key]
 
 
 def _mask(rng: np.random.Generator, n: int, missing: float) -> np.ndarray:
@@ -215,8 +298,7 @@ class SyntheticDataset(Dataset):
                 f"synthetic: density {density} × dim {options['dim']} is under one word per row; "
                 "raise density or dim"
             )
-        gen = Generator(n, options["dim"], density, options)
-        inputs, labels = gen.generate()
+        inputs, labels = _generate(n, options["dim"], density, options)
         rng = np.random.default_rng(options["seed"] + 1)
         order = rng.permutation(n)
         splits = {
@@ -260,6 +342,9 @@ class DummyDataset(SyntheticDataset):
             "missing": 0.0,
             "topics": 16,
             "zipf": 1.07,
+            "labels": "topics",
+            "lexicon": 0.2,
+            "loose": LOOSE_CORRELATION,
             "val_fraction": 0.1,
             "test_fraction": 0.15,
             **options,

@@ -1,9 +1,12 @@
-"""Built-in reporters: console (progress and tables), jsonl (the run's record), plots."""
+"""Built-in reporters: console (progress and tables), jsonl (the run's record), plots,
+csv (metrics.csv) and tensorboard (event files)."""
 
 from mtl import hookimpl
 from mtl.plugins.reporters.console import ConsoleReporter
+from mtl.plugins.reporters.csv_table import CsvReporter
 from mtl.plugins.reporters.jsonl import JsonlReporter
 from mtl.plugins.reporters.plots import PlotsReporter
+from mtl.plugins.reporters.tensorboard import TensorBoardReporter
 
 
 @hookimpl
@@ -11,3 +14,5 @@ def mtl_register_reporters(registry):
     registry.add("console", ConsoleReporter)
     registry.add("jsonl", JsonlReporter)
     registry.add("plots", PlotsReporter)
+    registry.add("csv", CsvReporter)
+    registry.add("tensorboard", TensorBoardReporter)

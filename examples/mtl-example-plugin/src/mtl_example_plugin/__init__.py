@@ -1,4 +1,4 @@
-"""An example mtl plugin: the ``csv-features`` dataset and the ``csv`` reporter.
+"""An example mtl plugin: the ``csv-features`` dataset and the ``long-csv`` reporter.
 
 mtl finds this module through the entry point declared in ``pyproject.toml``::
 
@@ -34,4 +34,5 @@ def mtl_register_datasets(registry: PluginRegistry) -> None:
 @hookimpl
 def mtl_register_reporters(registry: PluginRegistry) -> None:
     # Reporters are registered as classes: mtl makes a fresh one for every run.
-    registry.add("csv", CsvReporter)
+    # mtl has a built-in "csv" reporter: names are unique, so this one has its own.
+    registry.add("long-csv", CsvReporter)

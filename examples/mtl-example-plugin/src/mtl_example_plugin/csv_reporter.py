@@ -1,4 +1,4 @@
-"""``csv``: every metric of a run as one tidy table, ``metrics.csv`` in the run directory.
+"""``long-csv``: every metric of a run as one long table, ``metrics_long.csv`` in the run directory.
 
 One row per epoch × split × task × metric, columns ``epoch,split,task,metric,value``:
 
@@ -23,7 +23,7 @@ from typing import Any
 from mtl.core.reporter import Reporter, RunInfo
 from mtl.core.runs import atomic_write
 
-FILE = "metrics.csv"
+FILE = "metrics_long.csv"
 COLUMNS = ("epoch", "split", "task", "metric", "value")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from mtl.core.correlation import pearson
 from mtl.core.errors import UserError
 from mtl.plugins.datasets.msd.store import PreparedFile
 
@@ -22,15 +23,6 @@ class Correlation:
     kind: str
     r: float
     n: int  # tracks labelled for both
-
-
-def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    x = x - x.mean()
-    y = y - y.mean()
-    den = np.sqrt((x * x).sum() * (y * y).sum())
-    return float((x * y).sum() / den) if den > 0 else float("nan")
 
 
 def correlate_target(f: PreparedFile, target: str) -> tuple[list[Correlation], list[str]]:

@@ -1,0 +1,159 @@
+"""``mtl reproduce``: train a run again from its saved configuration and compare the metrics."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from mtl.cli.common import err, out, plugins, reports_errors
+
+TIMING = {"train_seconds", "samples_per_second"}
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out |= _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(value, list) and value and isinstance(value[0], (list, dict)):
+        out = {}
+        for i, v in enumerate(value):
+            out |= _flatten(v, f"{prefix}[{i}]")
+        return out
+    return {prefix: value}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def compare_records(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Every flattened key whose value differs (NaN equals NaN; None equals NaN)."""
+    a, b = _flatten(old), _flatten(new)
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if key.split(".")[-1] in TIMING or key.split("]")[-1].lstrip(".") in TIMING:
+            continue
+        x, y = a.get(key), b.get(key)
+        fx, fy = _number(x), _number(y)
+        if fx is not None and fy is not None:
+            if fx == fy or (math.isnan(fx) and math.isnan(fy)):
+                continue
+        elif x == y or (x is None and fy is not None and math.isnan(fy)):
+            continue
+        diffs.append((key, x, y))
+    return diffs
+
+
+@reports_errors
+def reproduce(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (mtl train, sweeps).")],
+    into: Annotated[
+        Path | None,
+        typer.Option(help="Keep the new run in this directory. \\[default: a temporary one]"),
+    ] = None,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            help="Largest absolute difference still counted as a match. \\[default: 0, exact]"
+        ),
+    ] = 0.0,
+) -> None:
+    """Re-run a run from its config.json and manifest; say whether the metrics match.
+
+    The new run uses the saved, fully resolved configuration (every default explicit)
+    and must see the same data (same fingerprint). On CPU with the same versions of
+    torch, numpy and mtl the metrics match exactly; the manifest differences that can
+    explain a mismatch are listed.
+    """
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from mtl.core.config import build_config
+    from mtl.core.errors import UserError
+    from mtl.core.experiment import prepare
+    from mtl.core.runner import start_run
+    from mtl.core.runs import RunDir, manifest
+
+    old = RunDir.open(run_dir)
+    old_results = old.results()
+    old_manifest = old.manifest()
+    try:
+        config = build_config(base=old.config())
+    except TypeError as exc:
+        raise UserError(
+            f"'{old.file('config.json')}' is not an mtl training config ({exc})"
+        ) from None
+    loaded = plugins()
+    tmp = None
+    if into is None:
+        tmp = Path(tempfile.mkdtemp(prefix="mtl-reproduce-"))
+        target = tmp / "run"
+    else:
+        target = into
+    config = dataclasses.replace(config, run_dir=str(target), report=[])
+    try:
+        exp = prepare(config, loaded)
+        if exp.data.fingerprint() != old_manifest.get("data_fingerprint"):
+            raise UserError(
+                f"the data of dataset '{config.dataset}' differ from those run '{run_dir}' saw "
+                "(fingerprint differs); the metrics cannot be reproduced"
+            )
+        versions = manifest(config.to_dict(), loaded, "", str(exp.device), {})
+        del exp
+        err.print(f"re-running [bold]{escape(str(run_dir))}[/] into {escape(str(target))} …")
+        new, new_results = start_run(config, loaded)
+        diffs = compare_records(
+            {k: old_results.get(k) for k in ("selected_epoch", "val", "test")},
+            {k: new_results.get(k) for k in ("selected_epoch", "val", "test")},
+        )
+        history = compare_records({"epochs": old.metrics()}, {"epochs": new.metrics()})
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    big = [
+        d
+        for d in diffs + history
+        if not (
+            _number(d[1]) is not None
+            and _number(d[2]) is not None
+            and abs(_number(d[1]) - _number(d[2])) <= tolerance
+        )
+    ]
+    changed = [
+        f"{k} {old_manifest.get(k)} → {versions.get(k)}"
+        for k in (
+            "mtl_version",
+            "torch_version",
+            "numpy_version",
+            "python_version",
+            "device",
+            "git_commit",
+        )
+        if old_manifest.get(k) != versions.get(k)
+    ]
+    if not big:
+        exact = "exactly" if not diffs and not history else f"within {tolerance:g}"
+        out.print(
+            f"[green]reproduced[/]: every validation and test metric and the per-epoch record "
+            f"match {exact} (selected epoch {new_results['selected_epoch']})"
+        )
+        if changed:
+            out.print("  (manifest differs: " + escape("; ".join(changed)) + ")")
+        return
+    out.print(f"[red]not reproduced[/]: {len(big)} value(s) differ, e.g.")
+    for key, a, b in big[:10]:
+        out.print(f"  {escape(key)}: {a!r} → {b!r}", markup=True)
+    out.print(
+        "  manifest differences that can explain it: "
+        + (escape("; ".join(changed)) if changed else "none (same versions and device)")
+    )
+    raise typer.Exit(1)

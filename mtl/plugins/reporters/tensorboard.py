@@ -1,0 +1,69 @@
+"""TensorBoard event files: every epoch's loss and metrics, and the test metrics at the end.
+
+Writes ``<run>/tensorboard/`` (``tensorboard --logdir runs`` shows every run). Scalars
+are tagged ``<split>/loss`` and ``<split>/<task>/<metric>`` with the epoch as step; the
+test split's metrics are logged once, at the selected epoch. A resumed run purges the
+events from the epoch it restarts at. Needs the ``tensorboard`` package
+(``pip install 'mtl[tensorboard]'``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mtl.core.errors import UserError
+from mtl.core.reporter import Reporter, RunInfo
+
+DIR = "tensorboard"
+
+
+class TensorBoardReporter(Reporter):
+    description = f"TensorBoard event files in {DIR}/ (needs the tensorboard package)"
+
+    def __init__(self) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise UserError(
+                "the tensorboard reporter needs the tensorboard package: "
+                "pip install 'mtl[tensorboard]' (or pip install tensorboard)"
+            ) from None
+        self._writer_class = SummaryWriter
+        self.writer: Any = None
+
+    def on_start(self, info: RunInfo) -> None:
+        purge = info.start_epoch if info.start_epoch > 1 else None
+        self.writer = self._writer_class(log_dir=str(info.run_dir / DIR), purge_step=purge)
+        lines = [f"- **{k}**: `{v}`" for k, v in info.config.items()]
+        self.writer.add_text("config", "\n".join(lines), global_step=info.start_epoch)
+
+    def _scalars(self, split: str, record: dict[str, Any], step: int) -> None:
+        if isinstance(record.get("loss"), (int, float)):
+            self.writer.add_scalar(f"{split}/loss", record["loss"], step)
+        for task, metrics in (record.get("tasks") or {}).items():
+            for metric, value in metrics.items():
+                if (
+                    metric != "n"
+                    and isinstance(value, (int, float))
+                    and not isinstance(value, bool)
+                ):
+                    self.writer.add_scalar(f"{split}/{task}/{metric}", value, step)
+
+    def on_epoch(self, epoch: int, records: list[dict[str, Any]], improved: bool) -> None:
+        if self.writer is None:
+            return
+        for record in records:
+            self._scalars(record["split"], record, epoch)
+        self.writer.flush()
+
+    def on_end(self, results: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        record = {"loss": results.get("test_loss"), "tasks": results.get("test", {})}
+        self._scalars("test", record, results["selected_epoch"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None

@@ -1,0 +1,294 @@
+"""``report.md``, ``results.csv`` and the figures of a sweep, in ``<root>/report/``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from mtl.core.errors import MtlError, UserError
+from mtl.core.runs import atomic_write
+from mtl.sweep import figures
+from mtl.sweep.analysis import MetricInfo, cell_columns, summarise, task_metrics
+from mtl.sweep.results import finished, load_results
+from mtl.sweep.spec import TASK_SET, Sweep
+from mtl.sweep.stats import Interval
+
+REPORT_DIR = "report"
+
+FOOTNOTE = """\
+**Statistics.** Each cell's value is the mean over seeds with a 95% Student-t
+confidence interval (mean ± t₀.₉₇₅,ₙ₋₁ · s/√n). Multi-task runs are compared with the
+single-task run of the same task, seed and training subset (the seed fixes both the
+subset and the initialisation), so the comparison is *paired*: Δ is the mean of the
+per-seed differences, with its 95% t-interval, and *p* is the two-sided **paired
+t-test** on those differences. We use the t-test because sweeps have few seeds
+(typically 5–10): the Wilcoxon signed-rank test cannot reach p < 0.05 with 5 pairs
+(its smallest two-sided p is 2/2⁵ = 0.0625), and a sign test is weaker still; the
+t-test assumes roughly normal differences, which a difference of two test-set
+metrics usually is. Δm is the mean over the set's tasks of the relative improvement
+over single-task, (multi − single)/|single| for higher-is-better metrics and
+(single − multi)/|single| for lower-is-better ones (e.g. RMSE), per seed, then
+averaged over seeds with its t-interval. Every metric is on the test split, scored
+once with the epoch selected on validation by the first task's primary metric (the
+target). *p*-values are not corrected for multiple comparisons; read them with the
+number of rows in mind."""
+
+
+def _ci(ci: Interval, digits: int = 4, sign: str = "") -> str:
+    if ci.n == 0 or math.isnan(ci.mean):
+        return "—"
+    if ci.n < 2:
+        return f"{ci.mean:{sign}.{digits}f} (1 seed)"
+    return f"{ci.mean:{sign}.{digits}f} ± {ci.half:.{digits}f}"
+
+
+def _p(p: float) -> str:
+    if math.isnan(p):
+        return "—"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _v(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
+    align = align or ["---"] * len(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _verdict(c: dict) -> str:
+    d = c["test"].diff
+    if d.n < 2 or math.isnan(d.half):
+        return "too few seeds"
+    if not d.excludes_zero():
+        return "no difference shown"
+    better = (d.mean > 0) == c["higher_is_better"]
+    return "**multi-task better**" if better else "**multi-task worse**"
+
+
+def _compare_table(sweep: Sweep, compare: list[dict], task: str, coords: list[str]) -> str:
+    rows = []
+    for c in compare:
+        if c["task"] != task:
+            continue
+        rows.append(
+            [_v(c[k]) for k in coords]
+            + [
+                str(len(c["seeds"])),
+                _ci(c["single"]),
+                _ci(c["multi"]),
+                _ci(c["test"].diff, sign="+"),
+                _p(c["test"].p),
+                _verdict(c),
+            ]
+        )
+    header = [k.replace("_", " ") for k in coords]
+    header += ["seeds", "single-task", "multi-task", "Δ (95% CI)", "p", "reading"]
+    return _table(header, rows, ["---"] * len(coords) + ["---:"] * 5 + ["---"])
+
+
+def _correlations(sweep: Sweep, plugins: Any, out: Path) -> tuple[Path | None, str]:
+    """The task-correlation heatmap of the sweep's tasks, on the base dataset's train split."""
+    from mtl.core.correlation import label_correlations
+    from mtl.core.options import resolve_options
+
+    try:
+        cfg = sweep.items[0].config
+        dataset = plugins.registries.datasets.get(cfg.dataset)
+        options = dataset.resolve(
+            resolve_options(dataset.options, cfg.dataset_options, f"dataset '{cfg.dataset}'")
+        )
+        specs = {t.name: t for t in dataset.offered_tasks(options)}
+        tasks = [t for t in sweep.tasks() if t in specs and specs[t].kind != "multiclass"]
+        if len(tasks) < 2:
+            return None, "fewer than two tasks to correlate"
+        data = dataset.load(options, tasks)
+        train = data.splits["train"]
+        labels = {t: (data.targets[t][train], data.masks[t][train]) for t in tasks}
+        matrix = label_correlations(labels)
+    except (MtlError, OSError) as exc:
+        return None, f"no heatmap: {exc}"
+    path = figures.correlation_heatmap(
+        matrix, tasks, f"{cfg.dataset}: label correlations (train split)", out / "correlations.png"
+    )
+    text = ", ".join(f"{tasks[0]}–{t} {matrix[0, j]:+.2f}" for j, t in enumerate(tasks) if j > 0)
+    return path, f"Pearson r with the target on the training split: {text}."
+
+
+def write_report(sweep: Sweep, plugins: Any) -> Path:
+    """Write the report; a :class:`UserError` (and nothing on disk) without finished runs."""
+    frame = load_results(sweep)
+    ok, failed = finished(sweep)
+    if frame.empty:
+        raise UserError(
+            f"sweep '{sweep.name}' has no finished runs in '{sweep.root}'; run "
+            f"'mtl sweep run {sweep.path}' first"
+        )
+    metrics = task_metrics(frame, plugins)
+    target = sweep.target
+    info = metrics.get(target, MetricInfo("?", True))
+    summary = summarise(sweep, frame, metrics)
+    out = sweep.root / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "results.csv"
+    atomic_write(csv_path, lambda fh: frame.to_csv(fh, index=False))
+
+    coords = cell_columns(sweep)
+    figs: list[tuple[str, Path | None, str]] = []
+    figs.append(
+        (
+            "Learning curves",
+            figures.learning_curves(frame, sweep, target, info.name, out / "learning_curves.png"),
+            f"Validation {info.name} of {target} by epoch, mean over seeds; with early "
+            "stopping, later epochs average over the runs still training.",
+        )
+    )
+    figs.append(
+        (
+            "Training-set size",
+            figures.size_curves(
+                summary["compare"], summary["cells"], target, out / "training_size.png"
+            ),
+            "Test metric and paired difference to single-task vs number of training examples "
+            "(log axis), 95% CI bands.",
+        )
+    )
+    figs.append(
+        (
+            "Architecture × coupling",
+            figures.coupling_chart(summary["compare"], target, out / "architecture_coupling.png"),
+            "Paired difference to single-task on the target, 95% CI over seeds.",
+        )
+    )
+    patterns = _patterns(plugins, {c["arch"] for c in summary["compare"]})
+    figs.append(
+        (
+            "Degree of sharing",
+            figures.sharing_chart(
+                summary["compare"], target, patterns, out / "degree_of_sharing.png"
+            ),
+            "Paired difference to single-task by sharing pattern, ordered by shared layers.",
+        )
+    )
+    heat, heat_note = _correlations(sweep, plugins, out)
+    figs.append(("Task correlations", heat, heat_note))
+
+    n_runs = len(sweep.items)
+    lines = [f"# Sweep `{sweep.name}`", ""]
+    if sweep.description:
+        lines += [sweep.description, ""]
+    lines += [
+        f"- sweep file: `{sweep.path}`; dataset `{sweep.dataset}`; target task `{target}` "
+        f"(primary metric {info.name}, {'higher' if info.higher_is_better else 'lower'} is better)",
+        "- task sets: " + "; ".join(f"**{k}** = {','.join(v)}" for k, v in sweep.task_sets.items()),
+        "- axes: "
+        + "; ".join(
+            f"{k.replace('_', '-')} = {', '.join(map(_v, v))}" for k, v in sweep.axes.items()
+        ),
+        f"- runs: {len(ok)} of {n_runs} finished, {len(failed)} failed, "
+        f"{n_runs - len(ok) - len(failed)} pending or running; table of every run: "
+        "[results.csv](results.csv)",
+        "",
+    ]
+    wall, cpu = _compute(sweep, ok)
+    if wall:
+        lines[-1:-1] = [
+            f"- compute: the finished runs took {wall / 60:.1f} min of wall-clock time in all "
+            f"({cpu / 60:.1f} CPU-minutes), as their status files record"
+        ]
+    if failed:
+        lines += ["Failed items (left out of every statistic):", ""]
+        lines += [f"- item {i}: {reason}" for i, reason in sorted(failed.items())[:30]]
+        if len(failed) > 30:
+            lines.append(f"- … and {len(failed) - 30} more (see `mtl sweep status`)")
+        lines.append("")
+    lines += [
+        f"## Multi-task vs single-task on `{target}`",
+        "",
+        f"Test {info.name}, mean ± 95% CI over seeds; Δ = multi-task − single-task, paired by seed.",
+        "",
+        _compare_table(sweep, summary["compare"], target, coords),
+        "",
+    ]
+    if summary["delta_m"]:
+        rows = [
+            [_v(d[k]) for k in coords] + [d["tasks"], str(d["ci"].n), _pct(d["ci"])]
+            for d in summary["delta_m"]
+        ]
+        lines += [
+            "## Δm: mean relative improvement over single-task across the set's tasks",
+            "",
+            _table(
+                [k.replace("_", " ") for k in coords] + ["tasks", "seeds", "Δm (95% CI)"],
+                rows,
+                ["---"] * (len(coords) + 1) + ["---:", "---:"],
+            ),
+            "",
+        ]
+    others = [
+        t for t in sweep.tasks() if t != target and any(c["task"] == t for c in summary["compare"])
+    ]
+    if others:
+        lines += ["## The other tasks", ""]
+        for task in others:
+            if True:
+                m = metrics[task]
+                lines += [
+                    f"### `{task}` (test {m.name}, {'higher' if m.higher_is_better else 'lower'} is better)",
+                    "",
+                    _compare_table(sweep, summary["compare"], task, coords),
+                    "",
+                ]
+    lines += ["## Figures", ""]
+    for title, path, caption in figs:
+        if path is not None:
+            lines += [f"### {title}", "", f"![{title}]({path.name})", "", caption, ""]
+    skipped = [t for t, p, _ in figs if p is None]
+    if skipped:
+        lines += [
+            "Not drawn (the sweep does not vary what they show): " + ", ".join(skipped) + ".",
+            "",
+        ]
+    lines += ["---", "", FOOTNOTE, ""]
+    path = out / "report.md"
+    atomic_write(path, lambda fh: fh.write("\n".join(lines)))
+    return path
+
+
+def _compute(sweep: Sweep, ok: set[int]) -> tuple[float, float]:
+    from mtl.sweep.state import read_status
+
+    wall = cpu = 0.0
+    for i in ok:
+        status = read_status(sweep, i) or {}
+        wall += float(status.get("seconds") or 0.0)
+        cpu += float(status.get("cpu_seconds") or 0.0)
+    return wall, cpu
+
+
+def _pct(ci: Interval) -> str:
+    if ci.n < 2:
+        return f"{100 * ci.mean:+.1f}% (1 seed)"
+    return f"{100 * ci.mean:+.1f}% ± {100 * ci.half:.1f}%"
+
+
+def _patterns(plugins: Any, archs: set[str]) -> dict[str, str]:
+    out = {}
+    for arch in archs:
+        try:
+            component = plugins.registries.architectures.get(arch)
+        except MtlError:
+            continue
+        pattern = getattr(component, "pattern", None)
+        if isinstance(pattern, str):
+            out[arch] = pattern
+    return out
+
+
+__all__ = ["write_report", "REPORT_DIR", "TASK_SET"]

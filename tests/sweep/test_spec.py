@@ -1,0 +1,163 @@
+"""Sweep files: deterministic expansion, baselines, overrides and bad input."""
+
+import pytest
+
+from mtl.core.errors import UserError
+from mtl.core.plugins import load_plugins
+from mtl.sweep import load_sweep
+
+STUDY = """
+description = "test"
+target = "pop"
+[base]
+dataset = "synthetic"
+epochs = 2
+widths = "8,8"
+dataset-options = { n = 300, dim = 200 }
+[task-sets]
+tight = "pop_rock,pop,ballad"
+loose = "pop,loudness,year"
+[axes]
+arch = ["SS", "ST"]
+task-set = ["tight", "loose"]
+train-size = [50, 100]
+seed = [0, 1]
+[datasets.msd]
+widths = "16,16"
+task-sets = { loose = "pop,year" }
+"""
+
+
+def write(tmp_path, text=STUDY, name="study.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_expansion_is_deterministic_with_explicit_baselines(tmp_path):
+    sweep = load_sweep(write(tmp_path))
+    assert sweep.name == "study" and sweep.root.as_posix() == "runs/study"
+    multi = [i for i in sweep.items if i.kind == "multi"]
+    single = [i for i in sweep.items if i.kind == "single"]
+    assert len(multi) == 2 * 2 * 2 * 2
+    # one single-task run per task of the sets, per train size and seed
+    assert len(single) == 5 * 2 * 2
+    assert [i.index for i in sweep.items] == list(range(len(sweep.items)))
+    assert all(i.config.run_dir == f"runs/study/{i.index}" for i in sweep.items)
+    # the last axis varies fastest; the target comes first (it selects the epoch)
+    first = sweep.items[0]
+    assert (first.config.arch, first.labels["task_set"], first.config.train_size, first.seed) == (
+        "SS",
+        "tight",
+        50,
+        0,
+    )
+    assert first.config.tasks == ["pop", "pop_rock", "ballad"]
+    assert sweep.items[1].seed == 1 and sweep.items[2].config.train_size == 100
+    assert {(i.config.arch, tuple(i.config.tasks)) for i in single} == {
+        ("TT", (t,)) for t in ("pop", "pop_rock", "ballad", "loudness", "year")
+    }
+    for m in multi:  # every multi-task run has its baselines with the same seed and size
+        for task in m.config.tasks:
+            assert any(
+                s.config.tasks == [task]
+                and s.seed == m.seed
+                and s.config.train_size == m.config.train_size
+                for s in single
+            )
+    again = load_sweep(write(tmp_path))
+    assert [i.config for i in again.items] == [i.config for i in sweep.items]
+    assert sweep.items[0].config.widths == [8, 8] and sweep.items[0].config.epochs == 2
+
+
+def test_sets_override_base_axes_and_dataset_tables(tmp_path):
+    path = write(tmp_path)
+    sweep = load_sweep(path, ("epochs=5", "axes.seed=3", "dataset-options.n=400"))
+    assert {i.seed for i in sweep.items} == {3}
+    assert all(i.config.epochs == 5 for i in sweep.items)
+    assert sweep.items[0].config.dataset_options == {"n": "400", "dim": 200}
+    msd = load_sweep(path, ("dataset=msd",))
+    assert msd.name == "study-msd" and msd.root.as_posix() == "runs/study-msd"
+    assert msd.items[0].config.widths == [16, 16]  # [datasets.msd] refines [base]
+    assert msd.task_sets["loose"] == ["pop", "year"]
+    assert load_sweep(path, ("dataset=msd", "name=mine")).name == "mine"
+    assert len(load_sweep(path, ("baselines=target",)).items) == 16 + 4
+    assert len(load_sweep(path, ("baselines=none",)).items) == 16
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (("[base]", "[base]\nepoch = 3"), "unknown key 'epoch' in [base] of sweep file"),
+        (("[axes]", "[axes]\nlearning = [1]"), "unknown axis 'learning'"),
+        (('arch = ["SS", "ST"]', 'arch = ["SS", "SS"]'), "repeats a value"),
+        (('train-size = [50, 100]', 'train-size = [50, "many"]'), "'train_size' must be an integer"),
+        (('task-set = ["tight", "loose"]', 'task-set = ["tight", "lose"]'), "unknown task set 'lose' (did you mean 'loose'?)"),
+        (('target = "pop"', 'target = "ballad"'), "target 'ballad' of sweep file"),
+        (('description = "test"', 'descripton = "x"'), "unknown key 'descripton'"),
+        (("[base]", "[base]\ntasks = 'pop'"), "'tasks' cannot be set in [base]"),
+        (("[base]", "[base]\nrun-dir = 'x'"), "'run-dir' cannot be set"),
+    ],
+)  # fmt: skip
+def test_bad_sweep_files_are_user_errors(tmp_path, edit, message):
+    old, new = edit
+    assert old in STUDY
+    with pytest.raises(UserError, match=None) as err:
+        load_sweep(write(tmp_path, STUDY.replace(old, new, 1)))
+    assert message in str(err.value)
+
+
+def test_registry_checks(tmp_path):
+    plugins = load_plugins(env={"MTL_PLUGINS": ""})
+    load_sweep(write(tmp_path)).validate(plugins)
+    bad_arch = load_sweep(write(tmp_path), ("axes.arch=SS,lw",))
+    with pytest.raises(UserError, match="unknown architecture 'lw'"):
+        bad_arch.validate(plugins)
+    bad_task = load_sweep(write(tmp_path), ("task-sets.tight=pop,popp",))
+    with pytest.raises(
+        UserError, match="task set 'tight' .* names popp, which dataset 'synthetic' lacks"
+    ):
+        bad_task.validate(plugins)
+    with pytest.raises(
+        UserError, match=r"architecture 'SSS' \(SSS\) has 3 layers but widths 8,8 give 2"
+    ):
+        load_sweep(write(tmp_path), ("axes.arch=SSS",)).validate(plugins)
+    with pytest.raises(UserError, match="unknown option 'nn' for dataset 'synthetic'"):
+        load_sweep(write(tmp_path), ("dataset-options.nn=3",)).validate(plugins)
+
+
+def test_index_out_of_range_and_missing_file(tmp_path):
+    sweep = load_sweep(write(tmp_path))
+    with pytest.raises(
+        UserError, match=r"item 36 is out of range: sweep 'study' has 36 items \(0..35\)"
+    ):
+        sweep.item(36)
+    with pytest.raises(UserError, match="does not exist"):
+        load_sweep(tmp_path / "nope.toml")
+    with pytest.raises(UserError, match="not valid TOML"):
+        load_sweep(write(tmp_path, "x = [", "bad.toml"))
+
+
+def test_shipped_studies_expand_and_validate():
+    from pathlib import Path
+
+    plugins = load_plugins(env={"MTL_PLUGINS": ""})
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    files = sorted(root.glob("rq*.toml"))
+    assert [f.stem for f in files] == [
+        "rq1_mtl_vs_stl",
+        "rq2_coupling",
+        "rq3_training_size",
+        "rq4_degree_of_sharing",
+    ]
+    for f in files:
+        sweep = load_sweep(f)
+        sweep.validate(plugins)
+        assert len({i.seed for i in sweep.items}) >= 5
+        msd = load_sweep(f, ("dataset=msd",))
+        assert {t for s in msd.task_sets.values() for t in s} <= {
+            "pop", "pop_rock", "ballad", "loudness", "year"
+        }  # fmt: skip
+        assert len(msd.items) == len(sweep.items)
+    sizes = load_sweep(root / "rq3_training_size.toml").axes["train_size"]
+    assert len(sizes) == 10 and sizes[0] == 500 and sizes[-1] == 25_000

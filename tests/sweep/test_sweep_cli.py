@@ -1,0 +1,173 @@
+"""``mtl sweep`` end to end in real processes: run, status, report, failures, reproduce."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from mtl.sweep import load_sweep
+from mtl.sweep.results import load_results
+
+STUDY = """
+target = "pop"
+[base]
+dataset = "synthetic"
+epochs = 3
+widths = "8,8"
+batch-size = 32
+dataset-options = { n = 240, dim = 120, density = 0.1, missing = 0.3 }
+[task-sets]
+tight = "pop,pop_rock"
+loose = "pop,year"
+[axes]
+arch = ["SS"]
+task-set = ["tight", "loose"]
+train-size = [60, 120]
+seed = [0, 1]
+"""
+
+
+def mtl(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "mtl", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "MTL_PLUGINS": "", "COLUMNS": "200"},
+        timeout=240,
+    )
+
+
+@pytest.fixture
+def study(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(STUDY)
+    return path
+
+
+def test_index_runs_exactly_one_item_then_skips_it(tmp_path, study):
+    out = mtl("sweep", "run", str(study), "--index", "3", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    root = tmp_path / "runs" / "study"
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == [
+        "3",
+        "sweep.json",
+    ]
+    item = load_sweep(study).items[3]
+    config = json.loads((root / "3" / "config.json").read_text())
+    assert config["seed"] == item.seed and config["train_size"] == item.config.train_size
+    assert config["tasks"] == item.config.tasks and config["arch"] == "SS"
+    assert "test" in json.loads((root / "3" / "results.json").read_text())
+    before = (root / "3" / "results.json").stat().st_mtime_ns
+    again = mtl("sweep", "run", str(study), "--index", "3", cwd=tmp_path)
+    assert again.returncode == 0 and "finished before" in again.stderr
+    assert (root / "3" / "results.json").stat().st_mtime_ns == before
+
+
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, study):
+    cases = [
+        (["sweep", "run", str(study), "--index", "99"], "item 99 is out of range"),
+        (["sweep", "run", str(study), "--set", "task-sets.tight=pop,popp"], "lacks"),
+        (["sweep", "run", str(study), "--set", "axes.arch=SS,XX"], "architecture"),
+        (["sweep", "report", str(study)], "has no finished runs"),
+        (["sweep", "status", str(tmp_path / "none.toml")], "does not exist"),
+    ]
+    for args, message in cases:
+        out = mtl(*args, cwd=tmp_path)
+        assert out.returncode == 2, (args, out.stderr)
+        assert out.stderr.startswith("error:") and message in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+        assert not (tmp_path / "runs").exists(), args
+
+
+def test_parallel_run_isolates_failures_then_reports(tmp_path, study, monkeypatch):
+    # train size 500 is larger than the training split: those items fail, the rest run
+    sets = ("--set", "axes.train-size=60,120,500")
+    out = mtl("sweep", "run", str(study), "--jobs", "2", *sets, cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    sweep = load_sweep(study, ("axes.train-size=60,120,500",))
+    bad = [i.index for i in sweep.items if i.config.train_size == 500]
+    assert f"{len(bad)} item(s) failed" in out.stderr
+    assert "larger than the training split" in out.stderr
+    root = tmp_path / sweep.root
+    # a damaged run directory is reported as failed and left out, not averaged
+    broken = next(i for i in sweep.items if i.kind == "single" and i.config.tasks == ["year"])
+    (root / str(broken.index) / "results.json").write_text("{not json")
+    status = mtl("sweep", "status", str(study), *sets, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    n, n_bad = len(sweep.items), len(bad) + 1
+    assert f"{n} items: {n - n_bad} done, 0 running, {n_bad} failed, 0 pending" in status.stdout
+    assert "not valid JSON" in status.stdout
+
+    report = mtl("sweep", "report", str(study), *sets, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    out_dir = root / "report"
+    for name in ("report.md", "results.csv", "learning_curves.png", "training_size.png",
+                 "architecture_coupling.png", "correlations.png"):  # fmt: skip
+        assert (out_dir / name).is_file() and (out_dir / name).stat().st_size > 0, name
+    frame = pd.read_csv(out_dir / "results.csv")
+    assert len(frame) == n - n_bad and broken.index not in set(frame["item"])
+    assert not set(bad) & set(frame["item"])
+    text = (out_dir / "report.md").read_text()
+    flat = " ".join(text.split())
+    assert f"item {broken.index}:" in text and "paired t-test" in flat and "Wilcoxon" in flat
+
+    # the numbers in the table are the paired statistics of results.csv (scipy as oracle)
+    from scipy import stats
+
+    multi = frame[(frame.kind == "multi") & (frame.task_set == "tight") & (frame.train_size == 60)]
+    single = frame[(frame.kind == "single") & (frame.task == "pop") & (frame.train_size == 60)]
+    a = multi.sort_values("seed")["test.pop.roc_auc"].to_numpy()
+    b = single.sort_values("seed")["test.pop.roc_auc"].to_numpy()
+    diff = a - b
+    half = stats.t.ppf(0.975, len(diff) - 1) * stats.sem(diff)
+    p = stats.ttest_rel(a, b).pvalue
+    row = next(line for line in text.splitlines() if line.startswith("| SS | tight | 60 |"))
+    assert f"{diff.mean():+.4f} ± {half:.4f}" in row
+    assert (f"{p:.3f}" if p >= 0.001 else "< 0.001") in row
+
+    # the Python API reads the same table, from the sweep file or the run folder
+    monkeypatch.chdir(tmp_path)  # runs/ is relative to the working directory
+    api = load_results(study, ("axes.train-size=60,120,500",))
+    assert len(api) == len(frame) and list(api["item"]) == list(frame["item"])
+    assert api["test.pop.roc_auc"].tolist() == pytest.approx(
+        frame["test.pop.roc_auc"].tolist(), nan_ok=True
+    )
+    assert len(load_results(root)) == len(frame)
+
+
+def test_reproduce_a_sweep_item(tmp_path, study):
+    assert mtl("sweep", "run", str(study), "--index", "0", cwd=tmp_path).returncode == 0
+    run_dir = tmp_path / "runs" / "study" / "0"
+    out = mtl("reproduce", str(run_dir), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "reproduced" in out.stdout and "exactly" in out.stdout
+    # a tampered metric is found
+    results = json.loads((run_dir / "results.json").read_text())
+    results["test"]["pop"]["roc_auc"] += 0.01
+    (run_dir / "results.json").write_text(json.dumps(results))
+    out = mtl("reproduce", str(run_dir), cwd=tmp_path)
+    assert (
+        out.returncode == 1 and "not reproduced" in out.stdout and "test.pop.roc_auc" in out.stdout
+    )
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys\n"
+        "from mtl.cli.main import app\n"
+        "for args in (['sweep', '--help'], ['sweep', 'run', '--help'], ['sweep', 'status', "
+        "'--help'], ['sweep', 'report', '--help'], ['reproduce', '--help']):\n"
+        "    try:\n"
+        "        app(args)\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0, e.code\n"
+        "assert 'torch' not in sys.modules, 'heavy import for --help'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for option in ("--index", "--jobs", "--set", "--tolerance"):
+        assert option in out.stdout
