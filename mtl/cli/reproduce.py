@@ -62,7 +62,8 @@ def reproduce(
     tolerance: Annotated[
         float,
         typer.Option(
-            help="Largest absolute difference still counted as a match. \\[default: 0, exact]"
+            help="Largest absolute difference still counted as a match. \\[default: 0, exact]",
+            show_default=False,
         ),
     ] = 0.0,
 ) -> None:

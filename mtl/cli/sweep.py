@@ -53,7 +53,8 @@ def run(
     retry_failed: Annotated[
         bool,
         typer.Option(
-            "--retry-failed/--skip-failed", help="Run failed items again. \\[default: retry]"
+            "--retry-failed/--skip-failed",
+            help="Run failed items again (a preempted item resumes where it stopped).",
         ),
     ] = True,
     serve: Annotated[bool, typer.Option("--serve", hidden=True)] = False,
@@ -80,7 +81,12 @@ def run(
     if index is not None:
         item = sweep.item(index)
         err.print(f"[bold]item {index}[/] of {len(sweep.items)}: {escape(item.describe())}")
-        outcome = run_item(sweep, index, plugins())
+        from mtl.dist.launch import Preempted, report_preempted
+
+        try:
+            outcome = run_item(sweep, index, plugins())
+        except Preempted as exc:  # checkpointed (and requeued on SLURM): not a failure
+            raise typer.Exit(report_preempted(exc)) from None
         if outcome.state == "skipped":
             err.print(f"item {index} finished before: {escape(str(item.run_dir))}")
         else:

@@ -72,6 +72,7 @@ def _summary(sweep: Sweep, results: dict[str, Any], tasks: list[str]) -> str:
 def run_item(sweep: Sweep, index: int, plugins: Any) -> Outcome:
     """Run item ``index`` unless it finished; record done or failed (then re-raise)."""
     from mtl.core.runner import resume_run, start_run
+    from mtl.dist.preempt import Preempted
 
     item = sweep.item(index)
     state = item_state(sweep, item)
@@ -99,6 +100,11 @@ def run_item(sweep: Sweep, index: int, plugins: Any) -> Outcome:
             _, results = start_run(item.config, plugins)
     except Interrupted:
         write_status(sweep, item, "failed", reason="interrupted")
+        raise
+    except Preempted:
+        write_status(
+            sweep, item, "failed", reason="preempted; checkpointed, resumes when run again"
+        )
         raise
     except Exception as exc:
         write_status(sweep, item, "failed", reason=one_line(exc))

@@ -171,3 +171,44 @@ def test_help_does_not_import_torch():
     assert out.returncode == 0, out.stderr
     for option in ("--index", "--jobs", "--set", "--tolerance"):
         assert option in out.stdout
+
+
+def test_a_preempted_item_is_checkpointed_and_resumes_to_the_uninterrupted_result(tmp_path):
+    """The warning signal mid-item: exit 0, status 'preempted', and the next run of the
+    same index resumes mid-epoch and ends exactly like an item never interrupted."""
+    import signal
+    import time
+
+    study = tmp_path / "pre.toml"
+    study.write_text(
+        STUDY.replace("epochs = 3", "epochs = 4")
+        .replace("batch-size = 32", "batch-size = 4")
+        .replace("n = 240", "n = 1200")
+    )
+    root = tmp_path / "runs" / "pre"
+    env = {**os.environ, "MTL_PLUGINS": "", "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mtl", "sweep", "run", str(study), "--index", "0"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    metrics = root / "0" / "metrics.jsonl"
+    end = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text()):
+        assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGUSR2)
+    _, stderr = proc.communicate(timeout=120)
+    if "done" in stderr and "preempted" not in stderr:
+        pytest.skip("the item finished before the signal arrived")
+    assert proc.returncode == 0, stderr
+    assert "preempted" in stderr and "error" not in stderr.lower()
+    status = mtl("sweep", "status", str(study), "--all", cwd=tmp_path)
+    assert "preempted" in status.stdout + status.stderr, status.stdout
+    again = mtl("sweep", "run", str(study), "--index", "0", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    ref = tmp_path / "ref"
+    direct = mtl("reproduce", str(root / "0"), "--into", str(ref), cwd=tmp_path)
+    assert direct.returncode == 0, direct.stdout + direct.stderr
+    a = json.loads((root / "0" / "results.json").read_text())
+    b = json.loads((ref / "results.json").read_text())
+    assert a["test"] == b["test"] and a["selected_epoch"] == b["selected_epoch"]
