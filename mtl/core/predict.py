@@ -24,10 +24,11 @@ import torch
 
 from mtl.core.batches import to_device
 from mtl.core.data import SPLITS, TaskSpec
-from mtl.core.errors import RunFailure, UserError
+from mtl.core.errors import UserError
 from mtl.core.experiment import Experiment
 from mtl.core.plugins import Plugins
-from mtl.core.runs import BEST, RunDir, atomic_write
+from mtl.core.runs import RunDir, atomic_write
+from mtl.core.train import load_best
 
 THRESHOLD = 0.5
 ALL = "all"
@@ -49,18 +50,6 @@ class Predictions:
 
     def task(self, name: str) -> int:
         return [s.name for s in self.specs].index(name)
-
-
-def load_best(exp: Experiment, run: RunDir) -> int:
-    """Load ``best.pt`` into ``exp`` (weights and task statistics); its epoch."""
-    state = run.load_checkpoint(BEST, map_location=exp.device)
-    try:
-        exp.model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise RunFailure(f"checkpoint does not fit the configured model: {first}") from None
-    exp.stats = state["task_stats"]
-    return int(state["epoch"])
 
 
 def split_rows(exp: Experiment, split: str) -> tuple[np.ndarray, np.ndarray]:

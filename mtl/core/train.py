@@ -408,13 +408,8 @@ class Trainer:
         return results
 
 
-def score_checkpoint(
-    exp: Experiment,
-    run: RunDir,
-    dd: DeviceData | None = None,
-    splits: tuple[str, ...] = ("val", "test"),
-) -> dict[str, Any]:
-    """Load ``best.pt`` into the model and score ``splits`` (what ``results.json`` holds)."""
+def load_best(exp: Experiment, run: RunDir) -> int:
+    """Load ``best.pt`` into ``exp`` (weights and task statistics); its epoch."""
     state = run.load_checkpoint(BEST, map_location=exp.device)
     try:
         exp.model.load_state_dict(state["model"])
@@ -422,9 +417,20 @@ def score_checkpoint(
         first = str(exc).splitlines()[0]
         raise RunFailure(f"checkpoint does not fit the configured model: {first}") from None
     exp.stats = state["task_stats"]
+    return int(state["epoch"])
+
+
+def score_checkpoint(
+    exp: Experiment,
+    run: RunDir,
+    dd: DeviceData | None = None,
+    splits: tuple[str, ...] = ("val", "test"),
+) -> dict[str, Any]:
+    """Load ``best.pt`` into the model and score ``splits`` (what ``results.json`` holds)."""
+    epoch = load_best(exp, run)
     dd = dd or DeviceData(exp)
     out: dict[str, Any] = {
-        "selected_epoch": int(state["epoch"]),
+        "selected_epoch": epoch,
         "select_by": f"{exp.selection.task}:{exp.selection.metric}",
         "higher_is_better": exp.selection.higher_is_better,
     }
