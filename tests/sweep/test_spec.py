@@ -161,3 +161,30 @@ def test_shipped_studies_expand_and_validate():
         assert len(msd.items) == len(sweep.items)
     sizes = load_sweep(root / "rq3_training_size.toml").axes["train_size"]
     assert len(sizes) == 10 and sizes[0] == 500 and sizes[-1] == 25_000
+
+
+def test_shipped_sequence_studies_expand_validate_and_switch_to_real_data():
+    from pathlib import Path
+
+    plugins = load_plugins(env={"MTL_PLUGINS": ""})
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    real = {
+        "seq_encoders_views": "fma-spectrograms",
+        "seq_affect_multitask": "fma-multitask",
+        "seq_regularisers": "msd-genre",
+        "seq_snippets": "msd-genre",
+        "seq_auxiliary": "msd-genre",
+    }
+    assert sorted(f.stem for f in root.glob("seq_*.toml")) == sorted(real)
+    for stem, dataset in real.items():
+        sweep = load_sweep(root / f"{stem}.toml")
+        sweep.validate(plugins)
+        assert sweep.base["dataset"] == "synthetic-seq"
+        assert len({i.seed for i in sweep.items}) >= 5
+        assert all(i.config.encoder in ("lstm", "cnn1d", "cnn2d") for i in sweep.items)
+        on_real = load_sweep(root / f"{stem}.toml", (f"dataset={dataset}",))
+        assert on_real.name == f"{stem}-{dataset}" and len(on_real.items) >= len(sweep.items)
+    views = load_sweep(root / "seq_encoders_views.toml", ("dataset=fma-spectrograms",))
+    assert {(i.config.dataset_options["view"], i.config.dataset_options["beat"]) for i in views.items} == {
+        (v, b) for v in ("mel", "chroma", "fused") for b in (False, True)
+    }  # fmt: skip
