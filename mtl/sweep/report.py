@@ -208,12 +208,37 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
         if len(failed) > 30:
             lines.append(f"- … and {len(failed) - 30} more (see `mtl sweep status`)")
         lines.append("")
+    if summary["compare"]:
+        lines += [
+            f"## Multi-task vs single-task on `{target}`",
+            "",
+            f"Test {info.name}, mean ± 95% CI over seeds; Δ = multi-task − single-task, "
+            "paired by seed.",
+            "",
+            _compare_table(sweep, summary["compare"], target, coords),
+            "",
+        ]
+    else:
+        lines += [
+            'No single-task baselines in this sweep (`baselines = "none"`), so no paired '
+            "comparison; the cells are compared in the table below.",
+            "",
+        ]
     lines += [
-        f"## Multi-task vs single-task on `{target}`",
+        "## Every cell",
         "",
-        f"Test {info.name}, mean ± 95% CI over seeds; Δ = multi-task − single-task, paired by seed.",
+        "Test metric of every task, mean ± 95% CI over seeds (single-task baselines as "
+        "`arch = single-task`).",
         "",
-        _compare_table(sweep, summary["compare"], target, coords),
+        _table(
+            [k.replace("_", " ") for k in coords] + ["task", "metric", "seeds", "mean (95% CI)"],
+            [
+                [_v(c.get(k, "")) for k in coords]
+                + [c["task"], c["metric"], str(c["ci"].n), _ci(c["ci"])]
+                for c in summary["cells"]
+            ],
+            ["---"] * (len(coords) + 2) + ["---:", "---:"],
+        ),
         "",
     ]
     if summary["delta_m"]:

@@ -128,6 +128,13 @@ def test_parallel_run_isolates_failures_then_reports(tmp_path, study, monkeypatc
     row = next(line for line in text.splitlines() if line.startswith("| SS | tight | 60 |"))
     assert f"{diff.mean():+.4f} ± {half:.4f}" in row
     assert (f"{p:.3f}" if p >= 0.001 else "< 0.001") in row
+    # every cell's mean and t-interval over seeds, also for tasks without a comparison
+    year = frame[(frame.kind == "multi") & (frame.task_set == "loose") & (frame.train_size == 60)]
+    v = year["test.year.rmse"].to_numpy()
+    half = stats.t.ppf(0.975, len(v) - 1) * stats.sem(v)
+    cells = text[text.index("## Every cell") :]
+    row = next(ln for ln in cells.splitlines() if ln.startswith("| SS | loose | 60 | year |"))
+    assert f"{v.mean():.4f} ± {half:.4f}" in row
 
     # the Python API reads the same table, from the sweep file or the run folder
     monkeypatch.chdir(tmp_path)  # runs/ is relative to the working directory
