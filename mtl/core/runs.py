@@ -53,11 +53,23 @@ def dumps(value: Any, indent: int | None = 2) -> str:
     return json.dumps(_clean(value), indent=indent, default=_json_default, allow_nan=False)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
-    """Write via ``write(fileobj)`` to a temp file beside ``path``, fsync, then rename."""
+    """Write via ``write(fileobj)`` to a temp file beside ``path``, fsync, then rename.
+
+    The file gets the permissions a plain ``open`` would give (``0o666`` less the
+    umask), not ``mkstemp``'s owner-only ``0o600``: on a shared cluster, colleagues in
+    the group read the runs.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb" if binary else "w") as fh:
             write(fh)
             fh.flush()

@@ -278,3 +278,19 @@ def test_only_reporters_overriding_on_batch_are_called_per_step(tmp_path, plugin
 
     start_run(config(tmp_path, epochs=2), plugins, extra_reporters=[Counter(), InterruptAt(99)])
     assert Counter.calls == 2 * 7  # 420 training rows / batch 64 = 7 steps per epoch
+
+
+def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
+    import os
+    import stat
+
+    from mtl.core.runs import atomic_write
+
+    old = os.umask(0o027)
+    try:
+        atomic_write(tmp_path / "a.json", lambda fh: fh.write("{}"))
+        (tmp_path / "b.json").write_text("{}")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "a.json").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "b.json").stat().st_mode) == 0o640
