@@ -9,17 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from mtl.cli.main import app
-from mtl.core import plugins as plugin_module
+
+pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
 TINY = ["--widths", "16,16,8,8", "-o", "n=300", "-o", "dim=400", "-o", "density=0.05"]
-
-
-@pytest.fixture(autouse=True)
-def no_external_plugins(monkeypatch):
-    monkeypatch.setenv("MTL_PLUGINS", "")
-    plugin_module._CACHE.clear()
-    yield
-    plugin_module._CACHE.clear()
 
 
 def _cuda():

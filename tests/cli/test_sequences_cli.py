@@ -12,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from mtl.cli.main import app
-from mtl.core import plugins as plugin_module
 
 SEQ = ["-o", "n=150", "-o", "features=4", "-o", "min_length=8", "-o", "max_length=20"]
 SMALL = ["--widths", "8", "--arch", "S", "--dropout", "0", "--report", ""]
@@ -73,13 +72,10 @@ def test_lstm_train_then_evaluate_reproduces_results(tmp_path):
         (["--encoder", "lstm", "--aux", "autoencoder"], "'aux' must name one-vs-rest or"),
     ],
 )
-def test_bad_sequence_options_fail_in_one_line(tmp_path, monkeypatch, args, message):
-    monkeypatch.setenv("MTL_PLUGINS", "")
-    plugin_module._CACHE.clear()
+def test_bad_sequence_options_fail_in_one_line(tmp_path, builtin_plugins_only, args, message):
     run = tmp_path / "run"
     argv = ["train", "--dataset", "synthetic-seq", *SEQ, *args, "--run-dir", str(run), *SMALL]
     r = CliRunner().invoke(app, argv)
-    plugin_module._CACHE.clear()
     assert r.exit_code == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], r.stderr

@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 from mtl.cli.main import app
 from mtl.core import plugins as plugin_module
 
+pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
+
 TINY = [
     "--widths", "16,16,16,16", "-o", "n=300", "-o", "dim=200", "-o", "density=0.05",
     "--report", "",
@@ -19,14 +21,6 @@ TINY = [
 
 def invoke(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture(autouse=True)
-def no_external_plugins(monkeypatch):
-    monkeypatch.setenv("MTL_PLUGINS", "")
-    plugin_module._CACHE.clear()
-    yield
-    plugin_module._CACHE.clear()
 
 
 @pytest.fixture(scope="module")

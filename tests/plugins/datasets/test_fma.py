@@ -8,7 +8,6 @@ import seqfiles
 from typer.testing import CliRunner
 
 from mtl.cli.main import app
-from mtl.core import plugins as plugin_module
 from mtl.core.errors import UserError
 from mtl.core.options import resolve_options
 from mtl.plugins.datasets.fma.arrays import numeric_id
@@ -17,14 +16,13 @@ from mtl.plugins.datasets.fma.labels import read_affect, read_genres
 from mtl.plugins.datasets.fma.mapping import DEFAULT_DROP, DEFAULT_MAP
 from mtl.plugins.datasets.fma.splits import carve_stratified
 
+pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
+
 
 @pytest.fixture(autouse=True)
-def no_external_plugins(monkeypatch):
-    monkeypatch.setenv("MTL_PLUGINS", "")
+def no_data_env(monkeypatch):
+    """No data location from the environment."""
     monkeypatch.delenv("MTL_DATA", raising=False)
-    plugin_module._CACHE.clear()
-    yield
-    plugin_module._CACHE.clear()
 
 
 def load(dataset, tasks=None, **given):

@@ -9,15 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mtl.cli.main import app
-from mtl.core import plugins as plugin_module
 
-
-@pytest.fixture(autouse=True)
-def no_external_plugins(monkeypatch):
-    monkeypatch.setenv("MTL_PLUGINS", "")
-    plugin_module._CACHE.clear()
-    yield
-    plugin_module._CACHE.clear()
+pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
 
 def invoke(*args):

@@ -8,20 +8,18 @@ import seqfiles
 from typer.testing import CliRunner
 
 from mtl.cli.main import app
-from mtl.core import plugins as plugin_module
 from mtl.core.options import resolve_options
 from mtl.plugins.datasets.msd_genre.dataset import MsdGenre
 from mtl.plugins.datasets.msd_genre.files import MSD10_CLASSES
 
+pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
+
 
 @pytest.fixture(autouse=True)
-def no_external_plugins(monkeypatch):
-    monkeypatch.setenv("MTL_PLUGINS", "")
+def no_data_env(monkeypatch):
+    """No data location from the environment."""
     for name in ("MTL_DATA", "MTL_MSD_GENRE"):
         monkeypatch.delenv(name, raising=False)
-    plugin_module._CACHE.clear()
-    yield
-    plugin_module._CACHE.clear()
 
 
 def load(**given):
