@@ -265,7 +265,8 @@ class Trainer:
         )
         perm = train[order.to(train.device)]
         if exp.config.batch_order == "bucketed":
-            perm = bucket_by_length(dd, perm, bs, exp.config.seed * 100_003 + self.epoch)
+            lengths = getattr(dd.inputs, "lengths", None)  # sequence inputs only
+            perm = bucket_by_length(lengths, perm, bs, exp.config.seed * 100_003 + self.epoch)
         model.train()
         loss_sum = torch.zeros((), device=exp.device)
         steps = 0
@@ -459,11 +460,13 @@ def score_checkpoint(
 BUCKET_BATCHES = 50
 
 
-def bucket_by_length(dd: DeviceData, perm: torch.Tensor, bs: int, seed: int) -> torch.Tensor:
-    """``perm`` reordered so batches hold sequences of similar length: each run of
-    ``BUCKET_BATCHES`` batches of the shuffled order is sorted by length, cut into
-    batches, and the batches of the epoch are shuffled (seeded). Other inputs: ``perm``."""
-    lengths = getattr(dd.inputs, "lengths", None)
+def bucket_by_length(
+    lengths: torch.Tensor | None, perm: torch.Tensor, bs: int, seed: int
+) -> torch.Tensor:
+    """``perm`` reordered so batches hold sequences of similar ``lengths`` (indexed by
+    example): each run of ``BUCKET_BATCHES`` batches of the shuffled order is sorted by
+    length, cut into batches, and the batches of the epoch are shuffled (seeded).
+    Without lengths (not sequences): ``perm``."""
     if lengths is None or len(perm) <= bs:
         return perm
     chunk = bs * BUCKET_BATCHES

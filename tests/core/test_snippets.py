@@ -96,19 +96,15 @@ def test_other_kinds_average_outputs(members):
 def test_bucketed_order_is_a_permutation_with_less_padding():
     from mtl.core.train import bucket_by_length
 
-    class Inputs:
-        lengths = torch.as_tensor(np.random.default_rng(1).integers(1, 200, 1000))
-
-    class DD:
-        inputs = Inputs()
-
+    lengths = torch.as_tensor(np.random.default_rng(1).integers(1, 200, 1000))
     perm = torch.randperm(1000, generator=torch.Generator().manual_seed(0))
-    order = bucket_by_length(DD(), perm, 32, seed=5)
+    order = bucket_by_length(lengths, perm, 32, seed=5)
     assert sorted(order.tolist()) == list(range(1000))
-    assert torch.equal(order, bucket_by_length(DD(), perm, 32, seed=5))  # seeded
+    assert torch.equal(order, bucket_by_length(lengths, perm, 32, seed=5))  # seeded
+    assert torch.equal(bucket_by_length(None, perm, 32, seed=5), perm)  # not sequences
 
     def padded_steps(o):
-        return sum(int(Inputs.lengths[b].max()) * len(b) for b in torch.split(o, 32))
+        return sum(int(lengths[b].max()) * len(b) for b in torch.split(o, 32))
 
-    real = int(Inputs.lengths.sum())
+    real = int(lengths.sum())
     assert padded_steps(order) - real < 0.3 * (padded_steps(perm) - real)  # padding steps
