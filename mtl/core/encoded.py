@@ -51,6 +51,9 @@ class EncodedModel(nn.Module):
         self.rule = rule
         self.member: int | None = None
         self.penalty: torch.Tensor | None = None
+        # encoder modules that set a regularisation penalty in forward (found once here,
+        # not on every training step)
+        self._penalised = [m for m in encoder.modules() if hasattr(m, "penalty")]
         if snippets > 1 and rule == "learned":
             self.combine_logits = nn.Parameter(torch.zeros(len(kinds), snippets))
 
@@ -62,9 +65,7 @@ class EncodedModel(nn.Module):
 
     def _run(self, batch) -> list[torch.Tensor]:
         out = self.body(self.encoder(batch))
-        penalties = [
-            m.penalty for m in self.encoder.modules() if getattr(m, "penalty", None) is not None
-        ]
+        penalties = [m.penalty for m in self._penalised if m.penalty is not None]
         self.penalty = sum(penalties) if penalties and self.training else None
         return out
 
