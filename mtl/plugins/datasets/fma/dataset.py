@@ -108,6 +108,16 @@ class FmaDataset(Dataset):
             options.get("workers", 4),
         )
 
+    def splits(self, strata: np.ndarray, n: int, options: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Rows ``0..len(strata)`` are the training files: validation is carved from them
+        (seeded, stratified by ``strata``); the remaining rows up to ``n`` are the test set."""
+        n_train = len(strata)
+        val = carve_stratified(
+            strata, options.get("val_fraction", 0.1), options.get("split_seed", 0)
+        )
+        rows = np.arange(n_train)
+        return {"train": rows[~val], "val": rows[val], "test": np.arange(n_train, n)}
+
     def provenance(self, root: Path, options: dict[str, Any], files: dict) -> dict[str, Any]:
         return {
             "root": str(root),
@@ -185,25 +195,16 @@ class FmaSpectrograms(FmaDataset):
                 f"({mapping.source}, {root / 'train_labels.txt'}); remove it from the mapping "
                 "or fix the labels"
             )
-        n_train = len(y_train)
         everything = files["train"] + files["test"]
         inputs = self.frames(everything, options)
         y = np.concatenate([y_train, np.asarray(classes["test"], dtype=np.int64)])
-        val = carve_stratified(
-            y_train, options.get("val_fraction", 0.1), options.get("split_seed", 0)
-        )
-        train_rows = np.arange(n_train)
         spec = self.offered_tasks({**options, "root": str(root)})[0]
         return MultiTaskData(
             inputs=inputs,
             tasks=[spec],
             targets={"genre": y.astype(np.float64)},
             masks={"genre": np.ones(len(y), dtype=bool)},
-            splits={
-                "train": train_rows[~val],
-                "val": train_rows[val],
-                "test": np.arange(n_train, len(y)),
-            },
+            splits=self.splits(y_train, len(y), options),
             ids=np.asarray(clip_ids(everything)),
             provenance={
                 **self.provenance(root, options, files),
@@ -240,24 +241,15 @@ class FmaMultitask(FmaDataset):
             unmatched[split] = check_covered(files[split], labels, label_path)
             values.append(np.array([labels[f.clip] for f in files[split]], dtype=np.float64))
         y = np.concatenate(values).reshape(-1, len(AFFECT))
-        n_train = len(files["train"])
         everything = files["train"] + files["test"]
         inputs = self.frames(everything, options)
-        val = carve_stratified(
-            np.zeros(n_train), options.get("val_fraction", 0.1), options.get("split_seed", 0)
-        )
-        train_rows = np.arange(n_train)
         specs = {s.name: s for s in self.offered_tasks(options)}
         return MultiTaskData(
             inputs=inputs,
             tasks=[specs[t] for t in tasks],
             targets={t: y[:, AFFECT.index(t)] for t in tasks},
             masks={t: np.isfinite(y[:, AFFECT.index(t)]) for t in tasks},
-            splits={
-                "train": train_rows[~val],
-                "val": train_rows[val],
-                "test": np.arange(n_train, len(y)),
-            },
+            splits=self.splits(np.zeros(len(files["train"])), len(y), options),
             ids=np.asarray(clip_ids(everything)),
             provenance={
                 **self.provenance(root, options, files),
