@@ -111,6 +111,17 @@ def _number(value: Any, key: str, kind: type, minimum: float | None = None) -> A
     return out
 
 
+CHOICES = {
+    "optimizer": OPTIMIZERS,
+    "device": DEVICES,
+    "init_part": INIT_PARTS,
+    "freeze": FREEZE_MODES,
+    "encoder_sharing": ENCODER_SHARING,
+    "combine": COMBINE_RULES,
+    "batch_order": BATCH_ORDERS,
+}
+
+
 def coerce(key: str, value: Any) -> Any:
     """Parse one setting (from a flag or a TOML file) into its typed value."""
     if value is None:
@@ -138,41 +149,18 @@ def coerce(key: str, value: Any) -> Any:
             return _number(value, key, float, 0.0)
         case "weight_decay" | "momentum":
             return _number(value, key, float, 0.0)
-        case "optimizer" | "device":
-            choices = OPTIMIZERS if key == "optimizer" else DEVICES
+        case key if key in CHOICES:
             v = str(value).lower()
-            if v not in choices:
+            if v not in CHOICES[key]:
                 raise UserError(
-                    f"'{key}' must be one of {', '.join(choices)}; got '{value}'"
-                    f"{did_you_mean(v, list(choices))}"
-                )
-            return v
-        case "init_part" | "freeze":
-            choices = INIT_PARTS if key == "init_part" else FREEZE_MODES
-            v = str(value).lower()
-            if v not in choices:
-                raise UserError(
-                    f"'{key.replace('_', '-')}' must be one of {', '.join(choices)}; got '{value}'"
-                    f"{did_you_mean(v, list(choices))}"
+                    f"'{key.replace('_', '-')}' must be one of {', '.join(CHOICES[key])}; got "
+                    f"'{value}'{did_you_mean(v, list(CHOICES[key]))}"
                 )
             return v
         case "whiten":
             if isinstance(value, bool):
                 return value
             raise UserError(f"'whiten' must be true or false; got {value!r}")
-        case "encoder_sharing" | "combine" | "batch_order":
-            choices = {
-                "encoder_sharing": ENCODER_SHARING,
-                "combine": COMBINE_RULES,
-                "batch_order": BATCH_ORDERS,
-            }[key]
-            v = str(value).lower()
-            if v not in choices:
-                raise UserError(
-                    f"'{key.replace('_', '-')}' must be one of {', '.join(choices)}; got "
-                    f"'{value}'{did_you_mean(v, list(choices))}"
-                )
-            return v
         case "aux":
             names = _list(value, key)
             for name in names:
@@ -186,14 +174,10 @@ def coerce(key: str, value: Any) -> Any:
             return _number(value, key.replace("_", "-"), float, 0.0)
         case "snippets":
             return _number(value, key, int, 1)
-        case "encoder_options":
-            if isinstance(value, dict):
-                return {str(k): v for k, v in value.items()}
-            return split_assignments(_list(value, key))
         case "task_weights":
             raw = value if isinstance(value, dict) else split_assignments(_list(value, key))
             return {str(k): _number(v, f"task-weight {k}", float, 0.0) for k, v in raw.items()}
-        case "dataset_options":
+        case "dataset_options" | "encoder_options":
             if isinstance(value, dict):
                 return {str(k): v for k, v in value.items()}
             return split_assignments(_list(value, key))
