@@ -9,6 +9,7 @@ in ``[encoder-options]`` and ``[task-weights]``.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -202,14 +203,21 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise UserError(f"config file '{path}' does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"config file '{path}' is not valid TOML: {exc}") from None
+    return coerce_settings(raw, f"config file '{path}'")
+
+
+def coerce_settings(
+    raw: dict[str, Any], where: str, keys: Collection[str] = KEYS
+) -> dict[str, Any]:
+    """``raw`` settings (flag or underscore names) checked against ``keys`` and coerced."""
     out = {}
-    valid = sorted(k.replace("_", "-") for k in KEYS)
+    valid = sorted(k.replace("_", "-") for k in keys)
     for key, value in raw.items():
-        k = normalise_key(key)
-        if k not in KEYS:
+        k = normalise_key(key.strip())
+        if k not in keys:
             raise UserError(
-                f"unknown key '{key}' in config file '{path}'"
-                f"{did_you_mean(key, valid)}; valid keys: {', '.join(valid)}"
+                f"unknown key '{key}' in {where}{did_you_mean(key, valid)}; "
+                f"valid keys: {', '.join(valid)}"
             )
         out[k] = coerce(k, value)
     return out

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mtl.core.config import KEYS, TrainConfig, build_config, coerce, normalise_key
+from mtl.core.config import KEYS, TrainConfig, build_config, coerce, coerce_settings, normalise_key
 from mtl.core.errors import UserError
 from mtl.core.registry import did_you_mean
 
@@ -213,9 +213,7 @@ def _apply_sets(raw: dict[str, Any], sets: tuple[str, ...] | list[str]) -> dict[
 
 
 def _base(table: dict[str, Any], where: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    valid = sorted(_flag(k) for k in KEYS if k not in MANAGED)
-    for key, value in table.items():
+    for key in table:
         k = _key(key)
         if k in MANAGED:
             hint = (
@@ -224,13 +222,7 @@ def _base(table: dict[str, Any], where: str) -> dict[str, Any]:
                 else "it is <runs>/<name>/<i>"
             )
             raise UserError(f"'{key}' cannot be set in {where}: {hint}")
-        if k not in KEYS:
-            raise UserError(
-                f"unknown key '{key}' in {where}{did_you_mean(key, valid)}; "
-                f"valid keys: {', '.join(valid)}"
-            )
-        out[k] = coerce(k, value)
-    return out
+    return coerce_settings(table, where, {k for k in KEYS if k not in MANAGED})
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
