@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from mtl.core.metrics import pearson
+from mtl.core.plotting import pyplot
 
 __all__ = ["label_correlations", "pearson", "plot_heatmap"]
 
@@ -30,10 +31,7 @@ def label_correlations(labels: dict[str, tuple[np.ndarray, np.ndarray]]) -> np.n
 
 def plot_heatmap(fh: Any, matrix: np.ndarray, names: list[str], title: str) -> None:
     """A correlation heatmap as PNG into the open binary file ``fh``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     k = len(names)
     size = max(4.0, 0.45 * k + 2)

@@ -17,8 +17,8 @@ from rich.table import Table
 
 from mtl.core.errors import UserError
 from mtl.core.metrics import multiclass_metrics
+from mtl.core.plotting import pyplot, save_png
 from mtl.core.predict import Predictions, predicted_labels
-from mtl.core.runs import atomic_write
 from mtl.core.tables import fmt
 
 BINARY_CLASSES = ("0", "1")
@@ -126,10 +126,7 @@ def plot_confusion(
     With ``normalise`` each row is divided by its support (the cells are recalls) and
     the count is shown under the fraction.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cm = np.asarray(matrix, dtype=np.float64)
     k = len(classes)
@@ -151,10 +148,7 @@ def plot_confusion(
             ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=8)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110), binary=True)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def report_file(split: str) -> str:

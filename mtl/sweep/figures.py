@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from mtl.core.plotting import pyplot, save_png
 from mtl.core.runs import RunDir, atomic_write
 from mtl.sweep.spec import TASK_SET
 
@@ -13,25 +14,8 @@ MAX_PANELS = 6
 SINGLE = "single-task"
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    plt = _plt()
-    fig.tight_layout()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110), binary=True)
-    plt.close(fig)
-    return path
-
-
 def _grid(n: int, width: float = 4.6, height: float = 3.4):
-    plt = _plt()
+    plt = pyplot()
     cols = min(3, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
@@ -100,7 +84,7 @@ def learning_curves(frame: Any, sweep: Any, target: str, metric: str, path: Path
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"{sweep.name}: learning curves of {target} (mean over seeds)")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def size_curves(compare: list[dict], cells: list[dict], target: str, path: Path) -> Path | None:
@@ -110,7 +94,7 @@ def size_curves(compare: list[dict], cells: list[dict], target: str, path: Path)
     sizes = sorted({c["train_size"] for c in rows})
     if len(sizes) < 2:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     lines: dict[tuple, list[dict]] = {}
     for c in rows:
@@ -157,7 +141,7 @@ def size_curves(compare: list[dict], cells: list[dict], target: str, path: Path)
         ax.legend(fontsize=7)
     left.set_title("mean and 95% CI over seeds", fontsize=10)
     right.set_title("multi-task − single-task, 95% CI", fontsize=10)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _other_axes(compare: list[dict]) -> list[str]:
@@ -203,7 +187,7 @@ def coupling_chart(compare: list[dict], target: str, path: Path) -> Path | None:
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=7, title="task set", title_fontsize=7)
     fig.suptitle("architecture × coupling: paired difference, 95% CI over seeds")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def sharing_chart(
@@ -216,7 +200,7 @@ def sharing_chart(
         return None
     order = sorted(archs, key=lambda a: (patterns[a].count("S"), patterns[a]))
     others = _other_axes(rows)
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(order) + 3), 4.2))
     series: dict[tuple, dict[str, Any]] = {}
     for c in rows:
@@ -244,7 +228,7 @@ def sharing_chart(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, title=" · ".join([TASK_SET, *others]).replace("_", " "), title_fontsize=7)
     ax.set_title("degree of sharing: paired difference, 95% CI over seeds", fontsize=10)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def correlation_heatmap(matrix: Any, names: list[str], title: str, path: Path) -> Path:

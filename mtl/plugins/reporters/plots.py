@@ -6,8 +6,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from mtl.core.plotting import pyplot, save_png
 from mtl.core.reporter import Reporter, RunInfo
-from mtl.core.runs import RunDir, atomic_write
+from mtl.core.runs import RunDir
 
 FILE = "learning_curves.png"
 
@@ -20,10 +21,7 @@ def plot_learning_curves(
     title: str = "",
 ) -> Path:
     """Loss and each task's primary metric by epoch, train vs val, in one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     panels = [("loss", None)] + [(task, metric) for task, metric in primaries.items()]
     cols = min(3, len(panels))
@@ -47,10 +45,7 @@ def plot_learning_curves(
         ax.set_visible(False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110), binary=True)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 class PlotsReporter(Reporter):
