@@ -274,6 +274,9 @@ class Trainer:
         if self.partial is not None:
             p, self.partial = self.partial, None
             first, steps, carried, before = p["position"], p["steps"], p["loss"], p["seconds"]
+            if world == 1:  # continue the very float32 sum an uninterrupted epoch builds
+                loss_sum += carried
+                carried = 0.0
         start = time.perf_counter()
         for step, s in enumerate(range(first, len(perm), bs), start=first // bs):
             if self._stop_requested() != NONE:
