@@ -106,9 +106,14 @@ def setup(device: str = "auto", env: DistEnv | None = None) -> Context:
     return _CTX
 
 
-def teardown() -> None:
+def teardown(orderly: bool = True) -> None:
+    """Leave the process group. ``orderly`` (every rank got here without an error): meet
+    at a barrier first, so no rank tears down gloo while another still has work in flight
+    (a rank leaving early could abort in the C++ teardown)."""
     global _CTX, _CPU_GROUP
     if dist.is_initialized():
+        if orderly:
+            dist.barrier()
         dist.destroy_process_group()
     _CTX, _CPU_GROUP = Context(), None
 

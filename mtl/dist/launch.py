@@ -42,6 +42,7 @@ def train_managed(
     else:
         config = build_config(config_file, flags)
         ctx = group.setup(config.device)
+    orderly = False  # every rank finished (or stopped together on a signal)
     try:
         if auto:
             start_or_resume(config, plugins)
@@ -49,12 +50,14 @@ def train_managed(
             resume_run(resume, plugins, flags)
         else:
             start_run(config, plugins)
+        orderly = True
     except Interrupted as exc:
         if ctx.is_writer:
             err.print("[yellow]interrupted[/]: the last finished epoch is checkpointed")
             err.print(f"  mtl train --resume {exc.run_dir}")
         raise typer.Exit(130) from None
     except Preempted as exc:
+        orderly = True  # all ranks stopped at the same step after a barrier
         raise typer.Exit(report_preempted(exc)) from None
     finally:
-        group.teardown()
+        group.teardown(orderly)
