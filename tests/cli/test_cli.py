@@ -191,6 +191,11 @@ def test_interrupt_tells_how_to_resume(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert f"mtl train --resume {run_dir}" in err and "Traceback" not in err
-    out = mtl("train", "--resume", str(run_dir), "--epochs", "3")
+    # a fast machine may finish several epochs before the signal lands: resume two beyond them
+    import torch
+
+    done = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["epoch"]
+    assert 1 <= done < 200
+    out = mtl("train", "--resume", str(run_dir), "--epochs", str(done + 2))
     assert out.returncode == 0, out.stderr
-    assert json.loads((run_dir / "results.json").read_text())["epochs_run"] == 3
+    assert json.loads((run_dir / "results.json").read_text())["epochs_run"] == done + 2

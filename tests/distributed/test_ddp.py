@@ -100,7 +100,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout=60):
         time.sleep(0.05)
 
 
-BIG = [*TINY, "-o", "n=1500", "--batch-size", "4", "--epochs", "3"]
+BIG = [*TINY, "-o", "n=1500", "--batch-size", "4", "--epochs", "4"]  # epochs 2-4 leave time for the signal
 
 
 @pytest.fixture(scope="module")

@@ -149,7 +149,7 @@ def test_two_task_gloo_job_matches_one_process(slurm, tmp_path, template):
 def test_warning_signal_checkpoints_requeues_and_finishes_like_an_uninterrupted_run(
     slurm, tmp_path
 ):
-    cfg = config(tmp_path, epochs=3, batch=4, n=1200)
+    cfg = config(tmp_path, epochs=6, batch=4, n=1200)  # seconds of margin for the signal
     job, log = submit(
         tmp_path, "cpu", "--config", str(cfg), "--run-dir", "runs/pre", "--cpus-per-task", "1",
         "--mem", "1G",
