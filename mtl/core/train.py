@@ -130,34 +130,66 @@ def shard_loss(
 
 @torch.no_grad()
 def evaluate_split(
-    exp: Experiment, dd: DeviceData, rows: torch.Tensor, details: bool = False
+    exp: Experiment,
+    dd: DeviceData,
+    rows: torch.Tensor,
+    details: bool = False,
+    shard: bool = False,
 ) -> tuple[dict[str, dict[str, Any]], float]:
-    """Metrics per task (original units) and the mean training loss over ``rows``."""
+    """Metrics per task (original units) and the mean training loss over ``rows``.
+
+    ``shard`` (every rank of a distributed run calls it): each rank scores every
+    ``world_size``-th row and the outputs are gathered, so every rank gets the
+    metrics of all ``rows`` for a ``1 / world_size`` share of the forward passes."""
+    ctx = group.context()
+    shard = shard and ctx.distributed
+    mine = rows[ctx.rank :: ctx.world_size] if shard else rows
     model = exp.model
     was_training = model.training
     model.eval()
     bs = exp.config.eval_batch_size
     chunks: list[list[torch.Tensor]] = [[] for _ in exp.specs]
     loss_sum, batches = 0.0, 0
-    for start in range(0, len(rows), bs):
-        idx = rows[start : start + bs]
+    for start in range(0, len(mine), bs):
+        idx = mine[start : start + bs]
         outputs = model(dd.inputs.take(idx))
         loss_sum += float(batch_loss(exp, dd, outputs, idx)) * len(idx)
         batches += len(idx)
         for t, out in enumerate(outputs):
             chunks[t].append(out)
     model.train(was_training)
+    outs = [
+        torch.cat(c) if c else torch.zeros(0, tt.output_dim(spec))
+        for c, spec, tt in zip(chunks, exp.specs, exp.task_types, strict=True)
+    ]
+    if shard:
+        outs, loss_sum, batches = _gather_shards(outs, loss_sum, batches, len(rows))
     rows_np = rows.cpu().numpy()
     result = {}
     for t, (spec, tt, st) in enumerate(zip(exp.specs, exp.task_types, exp.stats, strict=True)):
-        out = torch.cat(chunks[t]) if chunks[t] else torch.zeros(0, tt.output_dim(spec))
-        pred = tt.decode(spec, out, st)
+        pred = tt.decode(spec, outs[t], st)
         labelled = exp.data.masks[spec.name][rows_np]
         y = exp.data.targets[spec.name][rows_np][labelled]
         metrics = tt.evaluate(spec, y, pred[labelled])
         metrics["n"] = int(labelled.sum())
         result[spec.name] = metrics if details else scalar_metrics(metrics)
     return result, (loss_sum / batches if batches else math.nan)
+
+
+def _gather_shards(
+    outs: list[torch.Tensor], loss_sum: float, batches: int, n: int
+) -> tuple[list[torch.Tensor], float, int]:
+    """Every rank's outputs back in row order (rank ``r`` scored rows ``r::world``),
+    with the loss sums and counts added up."""
+    parts = group.gather_objects(([o.cpu() for o in outs], loss_sum, batches))
+    world = len(parts)
+    full = []
+    for t, out in enumerate(outs):
+        whole = torch.empty((n, *out.shape[1:]), dtype=out.dtype)
+        for r, (shard_outs, _, _) in enumerate(parts):
+            whole[r::world] = shard_outs[t]
+        full.append(whole)
+    return full, sum(p[1] for p in parts), sum(p[2] for p in parts)
 
 
 def rng_state() -> dict[str, Any]:
@@ -353,8 +385,9 @@ class Trainer:
         while self.status == "running" and self.epoch < cfg.epochs:
             self.epoch += 1
             loss, seconds, samples = self._train_epoch()
-            train_metrics, _ = evaluate_split(exp, self.dd, self.train_eval_rows)
-            val_metrics, val_loss = evaluate_split(exp, self.dd, self.dd.splits["val"])
+            # every rank scores a share of the rows and gets all the metrics
+            train_metrics, _ = evaluate_split(exp, self.dd, self.train_eval_rows, shard=True)
+            val_metrics, val_loss = evaluate_split(exp, self.dd, self.dd.splits["val"], shard=True)
             records = [
                 {
                     "epoch": self.epoch,

@@ -1,6 +1,7 @@
 """Distributed training with real processes: torchrun + gloo on CPU, preemption, resume."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -61,6 +62,10 @@ def assert_same_run(a: Path, b: Path, rel=1e-5):
     assert [(r["epoch"], r["split"]) for r in ha] == [(r["epoch"], r["split"]) for r in hb]
     for x, y in zip(ha, hb, strict=True):
         assert y["loss"] == pytest.approx(x["loss"], rel=rel)
+        for task, metrics in x["tasks"].items():  # per-epoch train-subset and val metrics
+            for name, value in metrics.items():
+                if isinstance(value, float) and not math.isnan(value):
+                    assert y["tasks"][task][name] == pytest.approx(value, rel=rel, abs=1e-6)
 
 
 def test_two_gloo_ranks_end_like_one_process_with_the_same_global_batch(tmp_path):
@@ -100,7 +105,8 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout=60):
         time.sleep(0.05)
 
 
-BIG = [*TINY, "-o", "n=1500", "--batch-size", "4", "--epochs", "4"]  # epochs 2-4 leave time for the signal
+# epochs 2 to 4 leave time for the signal to land
+BIG = [*TINY, "-o", "n=1500", "--batch-size", "4", "--epochs", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +221,57 @@ def test_two_ranks_match_one_process_for_a_weighted_snippet_lstm(tmp_path):
     two = torchrun(2, "train", *seq, "--batch-size", "8", "--run-dir", str(tmp_path / "two"))
     assert two.returncode == 0, two.stderr
     assert_same_run(tmp_path / "one", tmp_path / "two", rel=1e-4)
+
+
+SHARDED_EVAL = """
+import json, sys
+from mtl.core.config import TrainConfig
+from mtl.core.experiment import prepare
+from mtl.core.plugins import load_plugins
+from mtl.core.train import DeviceData, evaluate_split
+from mtl.dist import group
+
+ctx = group.setup("cpu")
+cfg = TrainConfig(
+    dataset="synthetic", dataset_options={"n": 500, "dim": 400, "density": 0.05},
+    tasks=["pop", "ballad", "loudness", "year"], widths=[16, 16, 8, 8], report=[],
+    device="cpu", eval_batch_size=16,
+)
+exp = prepare(cfg, load_plugins(env={"MTL_PLUGINS": ""}))
+dd = DeviceData(exp)
+seen = []
+exp.model.register_forward_hook(lambda m, i, out: seen.append(len(out[0])))
+rows = dd.splits["val"]
+sharded, sharded_loss = evaluate_split(exp, dd, rows, shard=True)
+forwarded = sum(seen)
+alone, alone_loss = evaluate_split(exp, dd, rows)
+out = dict(rank=ctx.rank, forwarded=forwarded, n=len(rows), sharded=sharded,
+           sharded_loss=sharded_loss, alone=alone, alone_loss=alone_loss)
+with open(sys.argv[1] + f"/rank{ctx.rank}.json", "w") as f:
+    json.dump(out, f)
+group.teardown()
+"""
+
+
+def test_sharded_validation_scores_a_share_per_rank_and_gives_every_rank_all_metrics(tmp_path):
+    script = tmp_path / "eval.py"
+    script.write_text(SHARDED_EVAL)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    done = subprocess.run(
+        [*cmd, str(script), str(tmp_path)], capture_output=True, text=True, env=_env(), timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    n = ranks[0]["n"]
+    # each rank ran the model on its half of the rows only (every other row) ...
+    assert [r["forwarded"] for r in ranks] == [(n + 1) // 2, n // 2]
+    # ... and every rank got the metrics of all rows, equal to scoring them alone
+    assert ranks[0]["sharded"] == ranks[1]["sharded"]
+    assert ranks[0]["sharded_loss"] == ranks[1]["sharded_loss"]
+    for r in ranks:
+        assert r["sharded_loss"] == pytest.approx(r["alone_loss"], rel=1e-6)
+        for task, metrics in r["alone"].items():
+            assert r["sharded"][task]["n"] == metrics["n"] > 0
+            for name, value in metrics.items():
+                if not (isinstance(value, float) and math.isnan(value)):
+                    assert r["sharded"][task][name] == pytest.approx(value, rel=1e-6, abs=1e-9)
