@@ -11,9 +11,11 @@ network (SSTT, widths 1024,512,256,128, three binary tasks, Adagrad) on the
   (the same global batch B) with ``--threads / 2`` threads each.
 
 Throughput is ``train_samples / train_seconds`` of the last epoch's ``train`` record
-(training loop only). The preemption check is one all-reduce of one integer per step
-across ranks (a plain attribute read with one process); ``--overhead`` times it in a
-2-rank gloo group and compares it with the measured step time.
+(training loop only); ``eval s`` is the last epoch's time scoring the training subset
+and the validation split (sharded across ranks). The preemption check is one
+all-reduce of one integer per step across ranks (a plain attribute read with one
+process); the benchmark times it in a 2-rank gloo group and compares it with the
+measured step time.
 
 Usage::
 
@@ -77,6 +79,7 @@ def train(procs: int, threads: int, args: argparse.Namespace, run_dir: Path) -> 
         "batch_per_rank": per_rank,
         "samples_per_second": last["train_samples"] / last["train_seconds"],
         "step_ms": last["train_seconds"] / steps * 1e3,
+        "eval_seconds": last.get("eval_seconds"),
         "wall_seconds": wall,
     }
 
@@ -128,12 +131,13 @@ def main() -> None:
     )
     print(
         f"{'processes':>9} {'threads':>7} {'batch/rank':>10} {'samples/s':>10} {'ms/step':>8} "
-        f"{'wall s':>7}"
+        f"{'eval s':>7} {'wall s':>7}"
     )
     for r in rows:
         print(
             f"{r['processes']:>9} {r['threads_each']:>7} {r['batch_per_rank']:>10} "
-            f"{r['samples_per_second']:>10.0f} {r['step_ms']:>8.2f} {r['wall_seconds']:>7.1f}"
+            f"{r['samples_per_second']:>10.0f} {r['step_ms']:>8.2f} {r['eval_seconds']:>7.2f} "
+            f"{r['wall_seconds']:>7.1f}"
         )
     ratio = rows[2]["samples_per_second"] / rows[0]["samples_per_second"]
     share = check / 1e3 / rows[2]["step_ms"]

@@ -10,8 +10,7 @@ import typer
 from rich.markup import escape
 
 from mtl.cli.common import err, out, plugins, reports_errors
-
-TIMING = {"train_seconds", "samples_per_second"}
+from mtl.core.reporter import TIMING_KEYS
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -39,7 +38,7 @@ def compare_records(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str,
     a, b = _flatten(old), _flatten(new)
     diffs = []
     for key in sorted(set(a) | set(b)):
-        if key.split(".")[-1] in TIMING or key.split("]")[-1].lstrip(".") in TIMING:
+        if key.split(".")[-1] in TIMING_KEYS or key.split("]")[-1].lstrip(".") in TIMING_KEYS:
             continue
         x, y = a.get(key), b.get(key)
         fx, fy = _number(x), _number(y)

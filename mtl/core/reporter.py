@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# keys of records and results that measure time: they differ between identical runs
+TIMING_KEYS = frozenset({"train_seconds", "samples_per_second", "eval_seconds"})
+
 
 @dataclass
 class RunInfo:

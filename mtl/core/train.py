@@ -386,8 +386,10 @@ class Trainer:
             self.epoch += 1
             loss, seconds, samples = self._train_epoch()
             # every rank scores a share of the rows and gets all the metrics
+            started = time.perf_counter()
             train_metrics, _ = evaluate_split(exp, self.dd, self.train_eval_rows, shard=True)
             val_metrics, val_loss = evaluate_split(exp, self.dd, self.dd.splits["val"], shard=True)
+            eval_seconds = time.perf_counter() - started
             records = [
                 {
                     "epoch": self.epoch,
@@ -397,6 +399,7 @@ class Trainer:
                     "train_samples": samples,
                     "samples_per_second": samples / seconds if seconds > 0 else None,
                     "eval_samples": len(self.train_eval_rows),
+                    "eval_seconds": eval_seconds,
                     "tasks": train_metrics,
                 },
                 {"epoch": self.epoch, "split": "val", "loss": val_loss, "tasks": val_metrics},

@@ -9,7 +9,7 @@ import torch
 
 from mtl.core.config import TrainConfig
 from mtl.core.plugins import load_plugins
-from mtl.core.reporter import Reporter
+from mtl.core.reporter import TIMING_KEYS, Reporter
 from mtl.core.runner import evaluate_run, resume_run, start_run
 from mtl.core.runs import RunDir
 
@@ -55,8 +55,7 @@ def config(tmp_path, name: str, **kw) -> TrainConfig:
 
 
 def strip_timing(records):
-    drop = {"train_seconds", "samples_per_second"}
-    return [{k: v for k, v in r.items() if k not in drop} for r in records]
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in records]
 
 
 @pytest.mark.parametrize("encoder", ["lstm", "cnn2d"])

@@ -11,7 +11,7 @@ from mtl.core.config import TrainConfig
 from mtl.core.errors import UserError
 from mtl.core.experiment import prepare
 from mtl.core.plugins import load_plugins
-from mtl.core.reporter import Reporter
+from mtl.core.reporter import TIMING_KEYS, Reporter
 from mtl.core.runner import evaluate_run, resume_run, start_run
 from mtl.core.runs import RunDir
 from mtl.core.train import DeviceData, batch_loss
@@ -46,8 +46,7 @@ def records(run, split):
 
 
 def strip_timing(recs):
-    drop = {"train_seconds", "samples_per_second"}
-    return [{k: v for k, v in r.items() if k not in drop} for r in recs]
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in recs]
 
 
 def test_run_directory_layout_and_protocol(tmp_path, plugins):
