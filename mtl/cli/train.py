@@ -99,6 +99,13 @@ def train(
     weight_decay: Annotated[
         float | None, typer.Option(help="L2 weight decay. \\[default: 0]", rich_help_panel=P_OPT)
     ] = None,
+    clip_grad_norm: Annotated[
+        float | None,
+        typer.Option(
+            help="Rescale each step's gradient to at most this L2 norm (over all trained parameters); steadies recurrent encoders. \\[default: off]",
+            rich_help_panel=P_OPT,
+        ),
+    ] = None,
     patience: Annotated[
         int | None,
         typer.Option(
@@ -267,6 +274,7 @@ def train(
         "optimizer": optimizer,
         "lr": lr,
         "weight_decay": weight_decay,
+        "clip_grad_norm": clip_grad_norm,
         "patience": patience,
         "select_by": select_by,
         "seed": seed,

@@ -41,6 +41,7 @@ class TrainConfig:
     optimizer: str = "adagrad"
     momentum: float = 0.9
     weight_decay: float = 0.0
+    clip_grad_norm: float | None = None
     dropout: list[float] | None = None
     widths: list[int] = field(default_factory=lambda: [1024, 512, 256, 128])
     whiten: bool = False
@@ -150,6 +151,11 @@ def coerce(key: str, value: Any) -> Any:
             return _number(value, key, float, 0.0)
         case "weight_decay" | "momentum":
             return _number(value, key, float, 0.0)
+        case "clip_grad_norm":
+            norm = _number(value, "clip-grad-norm", float)
+            if not norm > 0:
+                raise UserError(f"'clip-grad-norm' must be a positive number; got {value!r}")
+            return norm
         case key if key in CHOICES:
             v = str(value).lower()
             if v not in CHOICES[key]:

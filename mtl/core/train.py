@@ -222,8 +222,8 @@ class Trainer:
         self.batch_reporters = [r for r in reporters if type(r).on_batch is not Reporter.on_batch]
         self.dd = DeviceData(exp)
         # frozen parameters (transfer learning, --freeze) stay out of the optimiser
-        trainable = [p for p in exp.model.parameters() if p.requires_grad]
-        self.optimizer = make_optimizer(exp.config, trainable)
+        self.trainable = [p for p in exp.model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(exp.config, self.trainable)
         # distributed runs: the DDP-wrapped model for training steps, rank-own dropout draws
         self.dist = group.context()
         self.net = group.wrap(exp.model)
@@ -300,6 +300,7 @@ class Trainer:
             lengths = getattr(dd.inputs, "lengths", None)  # sequence inputs only
             perm = bucket_by_length(lengths, perm, bs, exp.config.seed * 100_003 + self.epoch)
         model.train()
+        clip = exp.config.clip_grad_norm
         loss_sum = torch.zeros((), device=exp.device)
         steps = 0
         first, carried, before = 0, 0.0, 0.0  # a mid-epoch checkpoint continues here
@@ -321,6 +322,8 @@ class Trainer:
                 loss = batch_loss(exp, dd, model(dd.inputs.take(idx)), idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if clip is not None:  # DDP has averaged the gradients: every rank clips alike
+                torch.nn.utils.clip_grad_norm_(self.trainable, clip)
             opt.step()
             loss_sum += loss.detach()
             steps += 1
@@ -333,7 +336,7 @@ class Trainer:
         if not math.isfinite(mean_loss):
             raise RunFailure(
                 f"training diverged in epoch {self.epoch} (loss is {mean_loss}); "
-                "lower --lr or check the data for extreme values"
+                "lower --lr, set --clip-grad-norm, or check the data for extreme values"
             )
         return mean_loss, seconds, len(perm)
 

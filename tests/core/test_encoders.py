@@ -62,6 +62,24 @@ def test_lstm_output_is_the_last_real_state_of_an_unpadded_reference(plugins, se
     torch.testing.assert_close(out, further, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("forget_bias", [1.0, 0.0, 2.5])
+def test_lstm_forget_gates_start_at_the_forget_bias(plugins, forget_bias):
+    enc = build(plugins, "lstm", hidden=4, layers=2, bidirectional=True, forget_bias=forget_bias)
+    torch.manual_seed(0)
+    plain = nn.LSTM(FEATURES, 4, num_layers=2, bidirectional=True, batch_first=True)
+    biases = dict(enc.lstm.named_parameters())
+    for name, ref in plain.named_parameters():
+        got = biases[name].detach()
+        if not name.startswith("bias"):
+            torch.testing.assert_close(got, ref.detach())  # weights: torch's own init
+            continue
+        # torch orders the gates input, forget, cell, output: rows 4..7 are the forget gate
+        forget = forget_bias if name.startswith("bias_ih") else 0.0
+        assert torch.equal(got[4:8], torch.full((4,), forget)), name
+        torch.testing.assert_close(got[:4], ref.detach()[:4])
+        torch.testing.assert_close(got[8:], ref.detach()[8:])
+
+
 @pytest.mark.parametrize(
     ("name", "options"),
     [

@@ -66,6 +66,9 @@ def test_toml_accepts_strings_lists_and_dashes(tmp_path):
         ("optimizer = 'adamw'", "'optimizer' must be one of adagrad, adam, sgd, adadelta"),
         ("epochs = [", "not valid TOML"),
         ("select-by = 'pop'", "TASK:METRIC"),
+        ("clip-grad-norm = 0", "'clip-grad-norm' must be a positive number"),
+        ("clip-grad-norm = -1.5", "'clip-grad-norm' must be a positive number"),
+        ("clip-grad-norm = 'big'", "'clip-grad-norm' must be a number"),
     ],
 )
 def test_toml_errors(tmp_path, text, message):

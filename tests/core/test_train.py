@@ -293,3 +293,25 @@ def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
         os.umask(old)
     mode = stat.S_IMODE((tmp_path / "a.json").stat().st_mode)
     assert mode == stat.S_IMODE((tmp_path / "b.json").stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("clip", [None, 1e-3, 1e6])
+def test_clip_grad_norm_bounds_the_step(tmp_path, plugins, clip):
+    """One plain SGD step over the whole training split moves the weights by lr times the
+    gradient, rescaled to norm ``clip`` when it is longer (a clip above the norm is a no-op)."""
+    lr = 0.5
+    kw = dict(optimizer="sgd", momentum=0.0, lr=lr, dropout=[0.0], epochs=1, batch_size=10_000)
+    start = prepare(config(tmp_path, name="start", **kw), plugins).model
+    before = {n: p.detach().clone() for n, p in start.named_parameters()}
+    run, _ = start_run(config(tmp_path, clip_grad_norm=clip, **kw), plugins)
+    after = run.load_checkpoint("checkpoints/last.pt")["model"]
+    step = torch.sqrt(sum(((after[n] - b) ** 2).sum() for n, b in before.items()))
+    if clip is None:
+        assert step > lr * 1e-3 * 10  # the gradient is far longer than the small clip
+    elif clip < 1:
+        assert float(step) == pytest.approx(lr * clip, rel=1e-4)
+    else:  # as without clipping
+        ref, _ = start_run(config(tmp_path, name="ref", **kw), plugins)
+        ref_after = ref.load_checkpoint("checkpoints/last.pt")["model"]
+        for n in before:
+            torch.testing.assert_close(after[n], ref_after[n], rtol=0, atol=0)

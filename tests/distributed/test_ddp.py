@@ -209,12 +209,14 @@ def test_a_killed_rank_fails_the_job_quickly(tmp_path):
 
 
 def test_two_ranks_match_one_process_for_a_weighted_snippet_lstm(tmp_path):
-    """Task weights and snippet rows go through the same loss in a distributed step."""
+    """Task weights, snippet rows and gradient clipping (on the averaged gradient) go
+    through the same step in a distributed run."""
     seq = [
         "--dataset", "synthetic-seq", "-o", "n=120", "-o", "features=3", "-o", "min_length=6",
         "-o", "max_length=12", "--encoder", "lstm", "-e", "hidden=5", "--arch", "S",
         "--widths", "6", "--dropout", "0", "--tasks", "genre,energy", "--task-weight",
         "energy=3", "--snippets", "2", "--report", "jsonl", "--seed", "2", "--epochs", "2",
+        "--clip-grad-norm", "0.05",
     ]  # fmt: skip
     one = mtl("train", *seq, "--batch-size", "16", "--run-dir", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr

@@ -36,6 +36,22 @@ def stabilisation_penalty(h: torch.Tensor, lengths: torch.Tensor, directions: in
     return per_example.mean()
 
 
+def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Start every forget gate at bias ``value`` (torch orders the gates i, f, g, o).
+
+    torch draws the biases around 0, so a fresh cell forgets about half its state at
+    every step and gradients from the last step fade fast; a positive forget bias
+    (1, Jozefowicz et al. 2015) keeps the state by default, which lets the LSTM start
+    learning from long sequences instead of idling on a plateau."""
+    h = lstm.hidden_size
+    with torch.no_grad():
+        for name, bias in lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                bias[h : 2 * h] = value
+            elif name.startswith("bias_hh"):
+                bias[h : 2 * h] = 0.0
+
+
 class LstmModule(nn.Module):
     def __init__(self, spec: EncoderSpec):
         super().__init__()
@@ -50,6 +66,7 @@ class LstmModule(nn.Module):
             bidirectional=o["bidirectional"],
             dropout=o["dropout"] if o["layers"] > 1 else 0.0,
         )
+        set_forget_bias(self.lstm, o["forget_bias"])
         self.stabilise = spec.stabilise
         self.penalty: torch.Tensor | None = None
 
@@ -73,6 +90,7 @@ class LstmEncoder(Encoder):
         Option("layers", int, 1, "stacked LSTM layers", min=1),
         Option("bidirectional", bool, False, "also read each sequence backwards"),
         Option("dropout", float, 0.0, "dropout between stacked layers", min=0, max=0.99),
+        Option("forget_bias", float, 1.0, "initial forget-gate bias (torch's own: about 0)"),
     )
     recurrent = True
 
