@@ -383,7 +383,7 @@ def expand(sweep: Sweep) -> list[Item]:
         point = dict(zip(names, combo, strict=True))
         tasks = sweep.task_sets[point[TASK_SET]]
         tasks = [sweep.target] + [t for t in tasks if t != sweep.target]
-        labels = {_label(k): v for k, v in point.items()}
+        labels = {_label(k): _label_value(v) for k, v in point.items()}
         labels.setdefault("arch", sweep.base.get("arch", TrainConfig.arch))
         config = _config(sweep, point, tasks, None, len(items))
         items.append(Item(len(items), "multi", {**labels, "tasks": ",".join(tasks)}, config))
@@ -400,7 +400,7 @@ def expand(sweep: Sweep) -> list[Item]:
         point = dict(zip(rest, combo, strict=True))
         for task in single_tasks:
             labels = {"arch": "single-task", TASK_SET: "-"}
-            labels |= {_label(k): v for k, v in point.items()}
+            labels |= {_label(k): _label_value(v) for k, v in point.items()}
             labels["task"] = task
             config = _config(sweep, point, [task], SINGLE, len(items))
             items.append(Item(len(items), "single", {**labels, "tasks": task}, config))
@@ -409,3 +409,13 @@ def expand(sweep: Sweep) -> list[Item]:
 
 def _label(key: str) -> str:
     return key.replace(".", "_") if key.startswith(OPTION_PREFIX) else key
+
+
+def _label_value(value: Any) -> Any:
+    """An axis value as a table cell and grouping key: lists (``widths``, ``aux``) as
+    ``a,b``, tables as ``k=v,…``."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(_label_value(v)) for v in value)
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_label_value(v)}" for k, v in value.items())
+    return value

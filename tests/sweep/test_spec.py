@@ -159,6 +159,8 @@ def test_shipped_studies_expand_and_validate():
             "pop", "pop_rock", "ballad", "loudness", "year"
         }  # fmt: skip
         assert len(msd.items) == len(sweep.items)
+        for item in sweep.items:  # labels are table cells and group keys
+            assert all(isinstance(v, (str, int, float)) for v in item.labels.values()), item
     sizes = load_sweep(root / "rq3_training_size.toml").axes["train_size"]
     assert len(sizes) == 10 and sizes[0] == 500 and sizes[-1] == 25_000
 
@@ -184,6 +186,8 @@ def test_shipped_sequence_studies_expand_validate_and_switch_to_real_data():
         assert all(i.config.encoder in ("lstm", "cnn1d", "cnn2d") for i in sweep.items)
         on_real = load_sweep(root / f"{stem}.toml", (f"dataset={dataset}",))
         assert on_real.name == f"{stem}-{dataset}" and len(on_real.items) >= len(sweep.items)
+        for item in sweep.items + on_real.items:  # labels are table cells and group keys
+            assert all(isinstance(v, (str, int, float)) for v in item.labels.values()), item
     views = load_sweep(root / "seq_encoders_views.toml", ("dataset=fma-spectrograms",))
     assert {(i.config.dataset_options["view"], i.config.dataset_options["beat"]) for i in views.items} == {
         (v, b) for v in ("mel", "chroma", "fused") for b in (False, True)

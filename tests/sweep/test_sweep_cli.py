@@ -146,6 +146,47 @@ def test_parallel_run_isolates_failures_then_reports(tmp_path, study, monkeypatc
     assert len(load_results(root)) == len(frame)
 
 
+LIST_AXES = """
+target = "pop"
+baselines = "none"
+[base]
+dataset = "synthetic"
+arch = "SS"
+epochs = 2
+batch-size = 32
+dataset-options = { n = 240, dim = 120, density = 0.1 }
+[task-sets]
+tight = "pop,pop_rock"
+[axes]
+task-set = ["tight"]
+widths = ["8,8", "6,4"]
+dropout = ["0", "0.1,0.2"]
+seed = [0, 1]
+"""
+
+
+def test_axes_with_list_values_run_and_report(tmp_path):
+    """Settings that take lists (widths, dropout rates, aux tasks) are axis values too:
+    their cells read ``8,8``, and the report groups by them."""
+    study = tmp_path / "lists.toml"
+    study.write_text(LIST_AXES)
+    out = mtl("sweep", "run", str(study), "--jobs", "2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "widths=6,4 dropout=0.1,0.2" in out.stderr
+    report = mtl("sweep", "report", str(study), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    frame = pd.read_csv(tmp_path / "runs" / "lists" / "report" / "results.csv")
+    assert sorted(set(frame["widths"])) == ["6,4", "8,8"] and len(frame) == 8
+    for _, row in frame.iterrows():  # each label is what the run was configured with
+        config = json.loads((tmp_path / row["run_dir"] / "config.json").read_text())
+        assert ",".join(map(str, config["widths"])) == row["widths"]
+    text = (tmp_path / "runs" / "lists" / "report" / "report.md").read_text()
+    cells = [
+        ln for ln in text.splitlines() if ln.startswith("| SS | tight | 6,4 | 0.1,0.2 | pop |")
+    ]
+    assert len(cells) == 1 and "| 2 |" in cells[0]  # one cell, two seeds
+
+
 def test_reproduce_a_sweep_item(tmp_path, study):
     assert mtl("sweep", "run", str(study), "--index", "0", cwd=tmp_path).returncode == 0
     run_dir = tmp_path / "runs" / "study" / "0"
