@@ -40,7 +40,8 @@ def test_lstm_train_then_evaluate_reproduces_results(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["encoder"] == "lstm" and config["tasks"] == ["genre", "energy"]
     assert config["encoder_options"] == {
-        "hidden": 6, "layers": 1, "bidirectional": True, "dropout": 0.0
+        "hidden": 6, "layers": 1, "bidirectional": True, "dropout": 0.0,
+        "forget_bias": 1.0,
     }  # fmt: skip
     assert config["aux"] == ["one-vs-rest", "autoencode"] and config["aux_weight"] == 0.5
     assert config["task_weights"] == {"energy": 2.0} and config["stabilise"] == 0.1
