@@ -44,6 +44,14 @@ def test_help_imports_neither_torch_nor_h5py():
         ["data", "--help"],
         ["data", "prepare", "msd", "--help"],
         ["correlate", "--help"],
+        ["predict", "--help"],
+        ["sweep", "--help"],
+        ["sweep", "run", "--help"],
+        ["sweep", "status", "--help"],
+        ["sweep", "report", "--help"],
+        ["reproduce", "--help"],
+        ["hpc", "submit", "--help"],
+        ["env", "--help"],
     ]
     code = (
         "import sys\n"
@@ -60,7 +68,9 @@ def test_help_imports_neither_torch_nor_h5py():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
     )
     assert out.returncode == 0, out.stderr
-    for option in ("--select-by", "--dataset-option", "--tags-top", "--target"):
+    for option in ("--select-by", "--dataset-option", "--tags-top", "--target", "--labels",
+                   "--report", "--normalise", "--init-from", "--freeze", "--index", "--jobs",
+                   "--set", "--tolerance"):  # fmt: skip
         assert option in out.stdout
     # defaults written into help texts survive rich markup (an unescaped [...] vanishes)
     assert "[default: mlp]" in out.stdout

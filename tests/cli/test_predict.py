@@ -14,7 +14,6 @@ from sklearn import metrics as skm
 from typer.testing import CliRunner
 
 from mtl.cli.main import app
-from mtl.core import plugins as plugin_module
 
 pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
@@ -30,15 +29,9 @@ def invoke(*args):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tmp_path_factory, builtin_plugins_for_module):
     path = tmp_path_factory.mktemp("predict") / "run"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MTL_PLUGINS", "")
-        plugin_module._CACHE.clear()
-        result = invoke(
-            "train", "--tasks", ",".join(TASKS), *TINY, "--epochs", "2", "--run-dir", path
-        )
-        plugin_module._CACHE.clear()
+    result = invoke("train", "--tasks", ",".join(TASKS), *TINY, "--epochs", "2", "--run-dir", path)
     assert result.exit_code == 0, result.output
     return path
 
@@ -182,26 +175,6 @@ def test_report_on_a_run_without_classification_tasks(tmp_path):
     assert result.exit_code == 2
     assert "needs a binary or multiclass task; this run has loudness (regression)" in result.output
     assert not (run / "classification_report_test.json").exists()
-
-
-def test_predict_help_imports_no_torch():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys\n"
-        "from mtl.cli.main import app\n"
-        "for args in (['predict', '--help'], ['evaluate', '--help'], ['train', '--help']):\n"
-        "    try:\n"
-        "        app(args)\n"
-        "    except SystemExit as e:\n"
-        "        assert e.code == 0, e.code\n"
-        "assert 'torch' not in sys.modules, 'heavy import for --help'\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    for option in ("--labels", "--report", "--normalise", "--init-from", "--freeze"):
-        assert option in out.stdout
 
 
 def test_predict_warns_when_the_data_changed_since_training(run_dir, tmp_path):

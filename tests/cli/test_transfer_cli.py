@@ -9,7 +9,6 @@ import torch
 from typer.testing import CliRunner
 
 from mtl.cli.main import app
-from mtl.core import plugins as plugin_module
 
 pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
@@ -24,13 +23,9 @@ def invoke(*args):
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory):
+def source(tmp_path_factory, builtin_plugins_for_module):
     path = tmp_path_factory.mktemp("transfer") / "source"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MTL_PLUGINS", "")
-        plugin_module._CACHE.clear()
-        result = invoke("train", "--tasks", "pop", *TINY, "--epochs", "1", "--run-dir", path)
-        plugin_module._CACHE.clear()
+    result = invoke("train", "--tasks", "pop", *TINY, "--epochs", "1", "--run-dir", path)
     assert result.exit_code == 0, result.output
     return path
 

@@ -1,4 +1,5 @@
-"""The training protocol: masked losses, validation-only selection, resume, evaluate."""
+"""The training protocol: masked losses, validation-only selection, resume (also of
+sequence models with every feature on), evaluate."""
 
 import json
 import math
@@ -180,6 +181,53 @@ def test_resume_ends_where_uninterrupted_run_ends(tmp_path, plugins, arch, optim
     for key in ("selected_epoch", "val", "test", "status", "epochs_run"):
         assert resumed[key] == full[key], key
     assert strip_timing(resumed_run.metrics()) == strip_timing(full_run.metrics())
+
+
+def seq_config(tmp_path, name: str, **kw) -> TrainConfig:
+    """A sequence run with every feature on: dropout RNG, bucketed order, snippets,
+    auxiliary tasks, stabilisation."""
+    base = dict(
+        dataset="synthetic-seq",
+        dataset_options={"n": 120, "features": 4, "min_length": 6, "max_length": 20},
+        encoder="lstm",
+        encoder_options={"hidden": 6, "layers": 2, "dropout": 0.3},
+        arch="ST",
+        widths=[8, 8],
+        dropout=[0.2],
+        tasks=["genre", "energy"],
+        aux=["one-vs-rest", "autoencode"],
+        aux_weight=0.3,
+        stabilise=0.5,
+        snippets=2,
+        combine="learned",
+        batch_order="bucketed",
+        batch_size=16,
+        epochs=4,
+        optimizer="adam",
+        device="cpu",
+        report=[],
+        run_dir=str(tmp_path / name),
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("encoder", ["lstm", "cnn2d"])
+def test_resume_ends_where_an_uninterrupted_sequence_run_ends(tmp_path, plugins, encoder):
+    kw = {}
+    if encoder == "cnn2d":
+        kw = dict(encoder="cnn2d", encoder_options={"channels": "4,8"}, stabilise=0.0)
+    full_run, full = start_run(seq_config(tmp_path, "full", **kw), plugins)
+    with pytest.raises(KeyboardInterrupt):
+        start_run(seq_config(tmp_path, "cut", **kw), plugins, extra_reporters=[InterruptAt(2)])
+    cut = RunDir(tmp_path / "cut")
+    assert torch.load(cut.file("checkpoints/last.pt"), weights_only=True)["epoch"] == 1
+    resumed_run, resumed = resume_run(tmp_path / "cut", plugins)
+    for key in ("selected_epoch", "val", "test", "val_aux", "test_aux", "test_members"):
+        assert resumed[key] == full[key], key
+    assert strip_timing(resumed_run.metrics()) == strip_timing(full_run.metrics())
+    again = evaluate_run(full_run.path, plugins, ("val", "test"))
+    for key in ("val", "test", "test_aux", "test_members", "test_loss"):
+        assert again[key] == full[key], key
 
 
 def test_resume_can_extend_epochs_but_not_change_the_model(tmp_path, plugins):

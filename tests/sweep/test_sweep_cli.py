@@ -203,24 +203,6 @@ def test_reproduce_a_sweep_item(tmp_path, study):
     )
 
 
-def test_help_does_not_import_torch():
-    code = (
-        "import sys\n"
-        "from mtl.cli.main import app\n"
-        "for args in (['sweep', '--help'], ['sweep', 'run', '--help'], ['sweep', 'status', "
-        "'--help'], ['sweep', 'report', '--help'], ['reproduce', '--help']):\n"
-        "    try:\n"
-        "        app(args)\n"
-        "    except SystemExit as e:\n"
-        "        assert e.code == 0, e.code\n"
-        "assert 'torch' not in sys.modules, 'heavy import for --help'\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    for option in ("--index", "--jobs", "--set", "--tolerance"):
-        assert option in out.stdout
-
-
 def test_a_preempted_item_is_checkpointed_and_resumes_to_the_uninterrupted_result(tmp_path):
     """The warning signal mid-item: exit 0, status 'preempted', and the next run of the
     same index resumes mid-epoch and ends exactly like an item never interrupted."""
