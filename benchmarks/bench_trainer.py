@@ -42,6 +42,7 @@ shows the median over repeats, and the ratio mtl / the faster hand-written loop.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -444,13 +445,11 @@ def summarise(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
-    try:
+    with contextlib.suppress(OSError):  # no /proc/cpuinfo: keep platform's name
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
 
 

@@ -9,6 +9,7 @@ here imports torch, so ``mtl env`` answers fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -77,8 +78,8 @@ def master_from_slurm(env: Mapping[str, str]) -> str | None:
     if not nodelist:
         return None
     scontrol = shutil.which("scontrol")
-    if scontrol:
-        try:
+    if scontrol:  # if it fails, parse the node list ourselves
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
             out = subprocess.run(
                 [scontrol, "show", "hostnames", nodelist],
                 capture_output=True,
@@ -88,8 +89,6 @@ def master_from_slurm(env: Mapping[str, str]) -> str | None:
             hosts = out.stdout.split()
             if out.returncode == 0 and hosts:
                 return hosts[0]
-        except (OSError, subprocess.SubprocessError):
-            pass
     return first_host(nodelist)
 
 

@@ -13,6 +13,7 @@ item with it and is replaced.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -161,10 +162,8 @@ class Worker:
 
     def stop(self) -> None:
         if self.proc.stdin and not self.proc.stdin.closed:
-            try:
+            with contextlib.suppress(OSError):  # the worker is already gone
                 self.proc.stdin.close()
-            except OSError:
-                pass
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -12,6 +12,7 @@ Only finished runs are rows; a corrupt or partial run directory is listed by
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,9 @@ def write_index(sweep: Sweep, sets: tuple[str, ...] = ()) -> None:
         ],
     }
     path = sweep.root / INDEX
-    try:
+    with contextlib.suppress(OSError, ValueError):  # missing or unreadable: write it anew
         if json.loads(path.read_text()) == json.loads(json.dumps(value)):
             return
-    except (OSError, ValueError):
-        pass
     write_json(path, value)
 
 
