@@ -68,3 +68,15 @@ def mtl_register_reporters(registry: PluginRegistry) -> None:
     A reporter subclasses :class:`mtl.core.reporter.Reporter`; the trainer calls it
     at the start of a run, after every epoch and at the end.
     """
+
+
+@hookspec
+def mtl_register_weightings(registry: PluginRegistry) -> None:
+    """Add task-balancing methods: ``registry.add(name, weighting_class)``.
+
+    A weighting subclasses :class:`mtl.core.weighting.Weighting` (a ``torch.nn.Module``):
+    it declares what it needs (``"losses"``, ``"gradients"`` of the shared parameters,
+    or the shared ``"representation"``) and its options, and ``combine(info)`` turns a
+    step's per-task losses (and, if declared, per-task gradients) into task weights or a
+    combined shared gradient. The trainer builds one instance per run.
+    """

@@ -32,6 +32,7 @@ BUILTIN_PLUGINS = (
     "mtl.plugins.encoders",
     "mtl.plugins.datasets",
     "mtl.plugins.reporters",
+    "mtl.plugins.weightings",
 )
 
 

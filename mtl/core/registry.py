@@ -154,6 +154,9 @@ class Registries:
     reporters: Registry = field(
         default_factory=lambda: Registry("reporter", "mtl.core.reporter:Reporter", classes=True)
     )
+    weightings: Registry = field(
+        default_factory=lambda: Registry("weighting", "mtl.core.weighting:Weighting", classes=True)
+    )
 
     @property
     def families(self) -> dict[str, Registry]:
@@ -163,4 +166,5 @@ class Registries:
             "mtl_register_encoders": self.encoders,
             "mtl_register_task_types": self.task_types,
             "mtl_register_reporters": self.reporters,
+            "mtl_register_weightings": self.weightings,
         }

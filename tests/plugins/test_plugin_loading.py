@@ -104,6 +104,7 @@ def test_builtins_load_through_the_plugin_path(builtins):
         "encoders",
         "datasets",
         "reporters",
+        "weightings",
     ]
     assert [p.module for p in builtins.loaded] == list(BUILTIN_PLUGINS)
     assert {p.source for p in builtins.loaded} == {"builtin"}
@@ -115,6 +116,7 @@ def test_builtins_load_through_the_plugin_path(builtins):
         "encoders": ["mtl_register_encoders"],
         "datasets": ["mtl_register_datasets"],
         "reporters": ["mtl_register_reporters"],
+        "weightings": ["mtl_register_weightings"],
     }
 
 
