@@ -86,6 +86,7 @@ def reproduce(
     old = RunDir.open(run_dir)
     old_results = old.results()
     old_manifest = old.manifest()
+    old_history = old.metrics()  # a damaged file is reported before anything is trained
     try:
         config = build_config(base=old.config())
     except TypeError as exc:
@@ -115,7 +116,7 @@ def reproduce(
             {k: old_results.get(k) for k in ("selected_epoch", "val", "test")},
             {k: new_results.get(k) for k in ("selected_epoch", "val", "test")},
         )
-        history = compare_records({"epochs": old.metrics()}, {"epochs": new.metrics()})
+        history = compare_records({"epochs": old_history}, {"epochs": new.metrics()})
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -165,6 +165,10 @@ def _run_with_progress(
             if o.state == "failed":
                 failed += 1
                 live.console.print(f"[red]failed[/] {o.index:>4} {desc}: {escape(o.reason)}")
+            elif o.state == "elsewhere":  # another process claimed it first: not a failure
+                live.console.print(
+                    f"[cyan]running elsewhere[/] {o.index:>4} {desc}: {escape(o.reason)}"
+                )
             elif o.state == "done":
                 live.console.print(
                     f"[green]done[/]   {o.index:>4} {desc} ({o.seconds:.0f} s) {escape(o.summary)}"

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
 from mtl.core.config import TrainConfig, build_config
 from mtl.core.errors import Interrupted, UserError
 from mtl.core.experiment import Experiment, prepare
+from mtl.core.locks import run_lock
 from mtl.core.plugins import Plugins
 from mtl.core.reporter import Reporter
 from mtl.core.runs import (
     CONFIG,
     LAST,
+    LOCK,
     MANIFEST,
+    PREV,
     RESULTS,
     RunDir,
     default_run_dir,
@@ -85,23 +90,25 @@ def start_run(
         exp.config = resolved_config(exp, run.path)
         group.barrier()  # rank 0 has created it
         return run, _fit(Trainer(exp, run, reporters))
-    run = RunDir.create(path)
-    exp.config = resolved_config(exp, run.path)
-    write_json(run.file(CONFIG), exp.config.to_dict())
-    write_json(
-        run.file(MANIFEST),
-        manifest(
-            exp.config.to_dict(),
-            plugins,
-            exp.data.fingerprint(),
-            str(exp.device),
-            exp.data.provenance,
-        ),
-    )
-    if transfer is not None:  # the source run of --init-from
-        write_json(run.file(MANIFEST), run.manifest() | {"init_from": transfer})
-    group.barrier()
-    return run, _fit(Trainer(exp, run, reporters))
+    RunDir.check_new(path)  # before the lock file is put in someone's directory
+    with run_lock(path):
+        run = RunDir.create(path)
+        exp.config = resolved_config(exp, run.path)
+        write_json(run.file(CONFIG), exp.config.to_dict())
+        write_json(
+            run.file(MANIFEST),
+            manifest(
+                exp.config.to_dict(),
+                plugins,
+                exp.data.fingerprint(),
+                str(exp.device),
+                exp.data.provenance,
+            ),
+        )
+        if transfer is not None:  # the source run of --init-from
+            write_json(run.file(MANIFEST), run.manifest() | {"init_from": transfer})
+        group.barrier()
+        return run, _fit(Trainer(exp, run, reporters))
 
 
 def resume_run(
@@ -110,8 +117,32 @@ def resume_run(
     flags: dict[str, Any] | None = None,
     extra_reporters: list[Reporter] | None = None,
 ) -> tuple[RunDir, dict[str, Any]]:
-    """Continue an interrupted run from ``last.pt``; ends where an uninterrupted run would."""
+    """Continue an interrupted run from ``last.pt``; ends where an uninterrupted run would.
+
+    The writing process holds the run's lock throughout (a second writer is refused);
+    without ``last.pt`` (removed, or lost) the previous one, ``last.prev.pt``, is used.
+    """
     run = RunDir.open(path)
+    writer = group.context().is_writer
+    with run_lock(run.path) if writer else contextlib.nullcontext():
+        return _resume(run, plugins, flags, extra_reporters, writer)
+
+
+def checkpoint_to_resume(run: RunDir) -> str | None:
+    """``last.pt``, else ``last.prev.pt`` when only that one is there, else None."""
+    for name in (LAST, PREV):
+        if run.file(name).is_file():
+            return name
+    return None
+
+
+def _resume(
+    run: RunDir,
+    plugins: Plugins,
+    flags: dict[str, Any] | None,
+    extra_reporters: list[Reporter] | None,
+    writer: bool,
+) -> tuple[RunDir, dict[str, Any]]:
     saved = run.config()
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     for key in flags:
@@ -120,6 +151,13 @@ def resume_run(
                 f"--{key.replace('_', '-')} cannot change when resuming (the run was started "
                 f"with {saved.get(key)!r}); only {', '.join(sorted(RESUMABLE_OVERRIDES))} may"
             )
+    source = checkpoint_to_resume(run)
+    if source is None:
+        raise UserError(
+            f"run '{run.path}' has no checkpoint to resume from (no {LAST} or {PREV}): it "
+            "never finished an epoch; start it over with the same command and --resume auto, "
+            "or remove the directory"
+        )
     config = build_config(base=saved, flags=flags)
     exp = prepare(config, plugins)
     if exp.data.fingerprint() != run.manifest().get("data_fingerprint"):
@@ -127,15 +165,15 @@ def resume_run(
             f"the data of dataset '{config.dataset}' changed since run '{run.path}' started "
             "(fingerprint differs); start a new run"
         )
-    state = run.load_checkpoint(LAST, map_location=exp.device)
+    state = run.load_checkpoint(source, map_location=exp.device)
     freeze(exp.model, config.freeze)  # weights come from the checkpoint, frozen as before
     reporters = make_reporters(plugins, config.report, extra_reporters)
     trainer = Trainer(exp, run, reporters)
-    trainer.restore(state)
-    writer = group.context().is_writer
+    trainer.restore(state, source)
     group.barrier()  # every rank has read the checkpoint and seen no STOP file yet
     if writer:
         (run.path / STOP_FILE).unlink(missing_ok=True)
+        run.remove_orphans()  # temporary files of a write that a kill interrupted
     if trainer.status == "stopped" or (
         trainer.status == "completed" and trainer.epoch < config.epochs
     ):
@@ -155,18 +193,44 @@ def start_or_resume(
     config: TrainConfig, plugins: Plugins, extra_reporters: list[Reporter] | None = None
 ) -> tuple[RunDir, dict[str, Any]]:
     """``--resume auto``: continue the run in ``config.run_dir`` if it has a checkpoint,
-    else start it there (what a requeued SLURM job does on every start)."""
+    else start it there (what a requeued SLURM job does on every start).
+
+    A run killed before its first checkpoint (while loading data or in its first epoch)
+    is started over: its directory is emptied, under the run's lock.
+    """
     if not config.run_dir:
         raise UserError("--resume auto needs a fixed --run-dir (or run-dir in the config file)")
     path = Path(config.run_dir)
-    if (path / LAST).is_file() and (path / CONFIG).is_file():
-        return resume_run(path, plugins, {}, extra_reporters)
-    if group.context().is_writer and path.is_dir():
-        # started but killed before its first checkpoint: start again from nothing
-        for name in (CONFIG, MANIFEST, "metrics.jsonl", STOP_FILE):
-            (path / name).unlink(missing_ok=True)
-    group.barrier()
-    return start_run(config, plugins, extra_reporters)
+    writer = group.context().is_writer
+    if writer and path.exists() and not path.is_dir():
+        raise UserError(f"--run-dir '{path}' is a file, not a directory; choose another path")
+    with run_lock(path) if writer and path.is_dir() else contextlib.nullcontext():
+        run = RunDir(path)
+        if run.file(CONFIG).is_file() and checkpoint_to_resume(run) is not None:
+            return resume_run(path, plugins, {}, extra_reporters)
+        if writer and path.is_dir():
+            _clear_unstarted(run)
+        group.barrier()
+        return start_run(config, plugins, extra_reporters)
+
+
+def _clear_unstarted(run: RunDir) -> None:
+    """Empty a run directory that never got a checkpoint (keeping the lock file), if it
+    is an mtl run's; anything else is left for :meth:`RunDir.create` to refuse."""
+    entries = [p for p in run.path.iterdir() if p.name != LOCK]
+    ours = any(p.name in (CONFIG, MANIFEST, "checkpoints") for p in entries)
+    if not ours:
+        return
+    if run.file(RESULTS).exists():
+        raise UserError(
+            f"run '{run.path}' finished ({RESULTS}) but has no checkpoint to continue from; "
+            "choose another --run-dir for a new run"
+        )
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def load_experiment(

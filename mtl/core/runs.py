@@ -2,8 +2,13 @@
 
 A run directory holds ``config.json``, ``manifest.json``, ``metrics.jsonl``,
 ``checkpoints/best.pt`` and ``checkpoints/last.pt``, ``results.json`` and plots.
-Every file is written to a temporary file in the same directory, fsynced, then
-renamed, so a reader never sees half a file.
+Every file but one is written to a temporary file in the same directory, fsynced,
+then renamed, so a reader never sees half a file. The exception is
+``metrics.jsonl``, which grows by one append (one ``write``, then ``fsync``) per
+epoch: a process killed in the middle of that append can leave a torn last line.
+Resuming drops it (and every record after the checkpoint's epoch) and rewrites the
+file atomically; every other reader names the file and the line. See
+docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ METRICS = "metrics.jsonl"
 RESULTS = "results.json"
 BEST = "checkpoints/best.pt"
 LAST = "checkpoints/last.pt"
+PREV = "checkpoints/last.prev.pt"  # the last.pt before the latest one (a hard link)
+LOCK = ".lock"  # the writer's lock file (mtl.core.locks)
 
 
 def _json_default(value: Any) -> Any:
@@ -140,15 +147,23 @@ class RunDir:
             )
         return cls(path)
 
+    @staticmethod
+    def check_new(path: Path) -> None:
+        """A :class:`UserError` unless ``path`` can become a new run directory (missing,
+        or empty but for a lock file)."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise UserError(f"run directory '{path}' is a file; choose another --run-dir")
+        if path.exists() and any(p.name != LOCK for p in path.iterdir()):
+            hint = "use --resume to continue it" if (path / CONFIG).exists() else "choose another"
+            raise UserError(f"run directory '{path}' already exists and is not empty; {hint}")
+
     @classmethod
     def create(cls, path: Path) -> RunDir:
         """A new run directory; refuses to reuse a non-empty one."""
-        path = Path(path)
-        if path.exists() and any(path.iterdir()):
-            hint = "use --resume to continue it" if (path / CONFIG).exists() else "choose another"
-            raise UserError(f"run directory '{path}' already exists and is not empty; {hint}")
-        (path / "checkpoints").mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        cls.check_new(path)
+        (Path(path) / "checkpoints").mkdir(parents=True, exist_ok=True)
+        return cls(Path(path))
 
     def config(self) -> dict[str, Any]:
         return read_json(self.file(CONFIG))
@@ -160,23 +175,69 @@ class RunDir:
         return read_json(self.file(RESULTS))
 
     def append_metrics(self, records: list[dict[str, Any]]) -> None:
-        text = "".join(dumps(r, indent=None) + "\n" for r in records)
-        with open(self.file(METRICS), "a") as fh:
-            fh.write(text)
-            fh.flush()
+        """Append one epoch's records in one ``write``, then fsync: the records are on
+        disk before the epoch's ``last.pt`` is, so a checkpoint never gets ahead of them."""
+        data = "".join(dumps(r, indent=None) + "\n" for r in records).encode()
+        fd = os.open(self.file(METRICS), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
-    def metrics(self) -> list[dict[str, Any]]:
+    def metrics(self, torn_tail_ok: bool = False) -> list[dict[str, Any]]:
+        """The records of ``metrics.jsonl``; a line that is not JSON is a :class:`UserError`
+        naming the file and line, except a torn last line when ``torn_tail_ok``
+        (what a process killed while appending leaves), which is left out."""
         path = self.file(METRICS)
-        if not path.exists():
+        try:
+            text = path.read_bytes().decode()
+        except FileNotFoundError:
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        except UnicodeDecodeError as exc:
+            raise UserError(
+                f"'{path}' is not text (byte {exc.start}); the run directory is damaged, "
+                "restore the file"
+            ) from None
+        lines = text.split("\n")
+        records = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                last = not any(rest.strip() for rest in lines[number:])
+                if torn_tail_ok and last:
+                    break
+                where = "last line, torn" if last else "a damaged line"
+                raise UserError(
+                    f"'{path}' line {number} is not valid JSON ({where}: {exc.msg} at column "
+                    f"{exc.colno}); the run was killed while appending or the file was cut: "
+                    f"'mtl train --resume {self.path}' drops a torn last line, otherwise "
+                    "restore the file"
+                ) from None
+        return records
 
     def truncate_metrics(self, last_epoch: int) -> None:
-        """Keep only records up to ``last_epoch`` (used when resuming)."""
-        keep = [r for r in self.metrics() if r.get("epoch", 0) <= last_epoch]
+        """Keep only whole records up to ``last_epoch`` (used when resuming): a torn last
+        line and the records of epochs after the checkpoint are dropped, so the resumed
+        run writes each epoch exactly once."""
+        keep = [r for r in self.metrics(torn_tail_ok=True) if r.get("epoch", 0) <= last_epoch]
         atomic_write(
             self.file(METRICS), lambda fh: fh.write("".join(dumps(r, None) + "\n" for r in keep))
         )
+
+    def remove_orphans(self) -> list[Path]:
+        """Delete the temporary files of atomic writes that a killed process left
+        (``.NAME.*.tmp``); only safe while holding the run's lock."""
+        gone = []
+        for folder in (self.path, self.path / "checkpoints"):
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+                gone.append(tmp)
+        return gone
 
     def save_checkpoint(self, name: str, state: dict[str, Any]) -> None:
         import torch
@@ -188,7 +249,10 @@ class RunDir:
 
         path = self.file(name)
         if not path.is_file():
-            raise UserError(f"checkpoint '{path}' is missing; the run never finished an epoch")
+            raise UserError(
+                f"checkpoint '{path}' is missing: the run never finished an epoch, or the file "
+                "was removed"
+            )
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file

@@ -18,16 +18,18 @@ import torch
 
 from mtl.core.batches import to_device
 from mtl.core.config import TrainConfig
-from mtl.core.errors import RunFailure
+from mtl.core.errors import RunFailure, UserError
 from mtl.core.experiment import Experiment
 from mtl.core.metrics import mean_over_tasks
 from mtl.core.reporter import Reporter, RunInfo
 from mtl.core.runs import BEST, LAST, RESULTS, RunDir, write_json
+from mtl.core.weights import load_optimizer, load_weights
 from mtl.dist import group
 from mtl.dist.preempt import NONE, Flag, Preempted
 
 TRAIN_EVAL_MAX = 10_000
 STOP_FILE = "STOP"
+FULL_STATE = ("model", "optimizer", "rng", "epoch", "best_value", "best_epoch", "bad_epochs")
 
 
 def make_optimizer(config: TrainConfig, params: Any) -> torch.optim.Optimizer:
@@ -273,10 +275,18 @@ class Trainer:
             os.link(path, prev)
         self.run.save_checkpoint(name, state)
 
-    def restore(self, state: dict[str, Any]) -> None:
-        """Continue from a ``last.pt`` state: model, optimiser, epoch, RNG, early-stopping."""
-        self.exp.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+    def restore(self, state: dict[str, Any], source: str = LAST) -> None:
+        """Continue from a ``last.pt`` state (``source``, relative to the run directory):
+        model, optimiser, epoch, RNG, early-stopping."""
+        path = self.run.file(source)
+        missing = [k for k in FULL_STATE if k not in state]
+        if missing:
+            raise UserError(
+                f"checkpoint '{path}' is not a training checkpoint (no {', '.join(missing)}); "
+                "--resume needs the run's own last.pt"
+            )
+        load_weights(self.exp.model, state["model"], path, self.run.path)
+        load_optimizer(self.optimizer, state["optimizer"], path)
         set_rank_rng_state(state, self.dist.rank)
         self.partial = state.get("partial")
         self.epoch = int(state["epoch"])
@@ -454,11 +464,7 @@ class Trainer:
 def load_best(exp: Experiment, run: RunDir) -> int:
     """Load ``best.pt`` into ``exp`` (weights and task statistics); its epoch."""
     state = run.load_checkpoint(BEST, map_location=exp.device)
-    try:
-        exp.model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise RunFailure(f"checkpoint does not fit the configured model: {first}") from None
+    load_weights(exp.model, state["model"], run.file(BEST), run.path)
     exp.stats = state["task_stats"]
     return int(state["epoch"])
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import selectors
 import shutil
 import subprocess
@@ -27,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from mtl.core.errors import Interrupted, UserError
-from mtl.core.runs import CONFIG, LAST
-from mtl.sweep.spec import Sweep
+from mtl.core.locks import FileLock
+from mtl.core.runs import CONFIG, RunDir
+from mtl.sweep.spec import Item, Sweep
 from mtl.sweep.state import (
+    claim_file,
     item_config,
     item_state,
     read_status,
@@ -42,7 +45,7 @@ from mtl.sweep.state import (
 @dataclass
 class Outcome:
     index: int
-    state: str  # done, skipped, failed
+    state: str  # done, skipped, failed, elsewhere (claimed by another live process)
     reason: str = ""
     seconds: float = 0.0
     summary: str = ""
@@ -70,15 +73,33 @@ def _summary(sweep: Sweep, results: dict[str, Any], tasks: list[str]) -> str:
     return ""
 
 
+class RunningElsewhere(UserError):
+    """The item is claimed by another live process: not a failure of this one."""
+
+
 def run_item(sweep: Sweep, index: int, plugins: Any) -> Outcome:
-    """Run item ``index`` unless it finished; record done or failed (then re-raise)."""
-    from mtl.core.runner import resume_run, start_run
+    """Run item ``index`` unless it finished; record done or failed (then re-raise).
+
+    The item is claimed first (its lock, held until its status is final); an item
+    another process holds raises :class:`RunningElsewhere`.
+    """
+    item = sweep.item(index)
+    claim = FileLock(claim_file(sweep, index))
+    if not claim.acquire():
+        raise RunningElsewhere(
+            f"item {index} is being run by another process ({claim.describe_holder()})"
+        )
+    try:
+        return _run_claimed(sweep, item, plugins)
+    finally:
+        claim.release()
+
+
+def _run_claimed(sweep: Sweep, item: Item, plugins: Any) -> Outcome:
+    from mtl.core.runner import checkpoint_to_resume, resume_run, start_run
     from mtl.dist.preempt import Preempted
 
-    item = sweep.item(index)
-    state = item_state(sweep, item)
-    if state.state == "done":
-        return Outcome(index, "skipped", "finished before")
+    index = item.index
     status = read_status(sweep, index)
     if status is not None and status.get("config") not in (None, item_config(item)):
         raise UserError(
@@ -86,14 +107,21 @@ def run_item(sweep: Sweep, index: int, plugins: Any) -> Outcome:
             "or --set changed); remove that directory or give the sweep another name "
             "(--set name=NEW)"
         )
+    state = item_state(sweep, item)
+    if state.state == "done":
+        return Outcome(index, "skipped", "finished before")
+    # we hold the claim, so a "running" record is stale: its process died on this host,
+    # or it is our own requeued SLURM job; one from another host may be a node without
+    # cross-node locks, and is left alone
     own = slurm_job() is not None and status is not None and status.get("slurm_job") == slurm_job()
-    if state.state == "running" and not own:  # a requeued SLURM job finds its own record
-        raise UserError(f"item {index} is being run by another process ({state.reason})")
+    elsewhere = status is not None and status.get("host") != platform.node()
+    if state.state == "running" and elsewhere and not own:
+        raise RunningElsewhere(f"item {index} is being run by another process ({state.reason})")
     write_status(sweep, item, "running")
     start, cpu = time.perf_counter(), time.process_time()
     try:
         run_dir = item.run_dir
-        if (run_dir / LAST).is_file() and (run_dir / CONFIG).is_file():
+        if (run_dir / CONFIG).is_file() and checkpoint_to_resume(RunDir(run_dir)):
             _, results = resume_run(run_dir, plugins)
         else:
             if run_dir.exists():
@@ -133,6 +161,8 @@ def serve(sweep: Sweep, plugins: Any, threads: int | None) -> None:
             out = run_item(sweep, index, plugins)
         except Interrupted:
             return
+        except RunningElsewhere as exc:
+            out = Outcome(index, "elsewhere", one_line(exc))
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, the worker goes on
             out = Outcome(index, "failed", one_line(exc))
         answer.write(json.dumps(vars(out)) + "\n")
@@ -170,6 +200,23 @@ class Worker:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+def _record_dead_worker(sweep: Sweep, index: int, reason: str) -> None:
+    """Mark the item of a worker that died as failed, unless another process has claimed
+    it since (the claim is taken to write, so no runner is overwritten)."""
+    claim = FileLock(claim_file(sweep, index))
+    if not claim.acquire():
+        return
+    try:
+        item = sweep.items[index]
+        if read_status(sweep, index) is None or item_state(sweep, item).state in (
+            "running",
+            "pending",
+        ):
+            write_status(sweep, item, "failed", reason=reason)
+    finally:
+        claim.release()
 
 
 def worker_command(sweep: Sweep, sets: tuple[str, ...], threads: int) -> list[str]:
@@ -235,12 +282,7 @@ def run_local(
                 w.log.close()
                 if w.current is not None:
                     reason = f"worker process exited with code {code} (see {w.log.name})"
-                    item = sweep.items[w.current]
-                    if read_status(sweep, w.current) is None or item_state(sweep, item).state in (
-                        "running",
-                        "pending",
-                    ):
-                        write_status(sweep, item, "failed", reason=reason)
+                    _record_dead_worker(sweep, w.current, reason)
                     out = Outcome(w.current, "failed", reason)
                     outcomes.append(out)
                     on_event("end", out)
@@ -253,4 +295,4 @@ def run_local(
     return outcomes
 
 
-__all__ = ["Outcome", "run_item", "run_local", "serve", "status_file"]
+__all__ = ["Outcome", "RunningElsewhere", "run_item", "run_local", "serve", "status_file"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl.core.errors import MtlError, UserError
-from mtl.core.runs import atomic_write
+from mtl.core.runs import RunDir, atomic_write
 from mtl.sweep import figures
 from mtl.sweep.analysis import MetricInfo, cell_columns, summarise, task_metrics
 from mtl.sweep.results import finished, load_results
@@ -130,14 +130,14 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
             f"sweep '{sweep.name}' has no finished runs in '{sweep.root}'; run "
             f"'mtl sweep run {sweep.path}' first"
         )
+    for run_dir in frame["run_dir"]:  # the learning curves read them: check before writing
+        RunDir(Path(run_dir)).metrics()
     metrics = task_metrics(frame, plugins)
     target = sweep.target
     info = metrics.get(target, MetricInfo("?", True))
     summary = summarise(sweep, frame, metrics)
     out = sweep.root / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "results.csv"
-    atomic_write(csv_path, lambda fh: frame.to_csv(fh, index=False))
 
     coords = cell_columns(sweep)
     figs: list[tuple[str, Path | None, str]] = []
@@ -281,6 +281,8 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
             "",
         ]
     lines += ["---", "", FOOTNOTE, ""]
+    # results.csv and report.md last, one after the other: both are written or neither
+    atomic_write(out / "results.csv", lambda fh: frame.to_csv(fh, index=False))
     path = out / "report.md"
     atomic_write(path, lambda fh: fh.write("\n".join(lines)))
     return path

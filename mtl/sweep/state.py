@@ -5,6 +5,12 @@ the item's configuration (to notice a changed sweep file), its state, the proces
 running it and, for a failure, the one-line reason. An item counts as *done* only if
 its run directory holds a readable ``results.json`` with test metrics: a corrupt or
 partial run directory is *failed*, never averaged.
+
+A process claims an item by taking its lock, ``<root>/.status/<i>.lock`` (an OS file
+lock, see :mod:`mtl.core.locks`), and holds it until the item's status is final; the
+claim is one system call, so two sweep processes never run one item. An item whose
+lock is held is *running*; a "running" record on this host whose lock is free was
+left by a process that died.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtl.core.locks import held_elsewhere
 from mtl.core.runs import CONFIG, RESULTS, dumps, write_json
 from mtl.sweep.spec import Item, Sweep
 
@@ -41,6 +48,11 @@ def item_config(item: Item) -> dict[str, Any]:
     config = json.loads(dumps(item.config.to_dict()))
     config.pop("run_dir", None)
     return config
+
+
+def claim_file(sweep: Sweep, index: int) -> Path:
+    """The lock a process holds while it runs item ``index``."""
+    return sweep.root / STATUS_DIR / f"{index}.lock"
 
 
 def read_status(sweep: Sweep, index: int) -> dict[str, Any] | None:
@@ -76,16 +88,6 @@ def write_status(sweep: Sweep, item: Item, state: str, **extra: Any) -> None:
             **extra,
         },
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def results_problem(run_dir: Path) -> str | None:
@@ -128,7 +130,9 @@ def item_state(sweep: Sweep, item: Item) -> ItemState:
         return ItemState(item.index, "done", seconds=status.get("seconds"))
     if state == "running":
         pid, host = status.get("pid"), status.get("host")
-        if host == platform.node() and isinstance(pid, int) and not _alive(pid):
+        if held_elsewhere(claim_file(sweep, item.index)):
+            return ItemState(item.index, "running", f"pid {pid} on {host}")
+        if host == platform.node():  # a live runner holds the claim: a free one means it died
             return ItemState(item.index, "failed", f"interrupted (process {pid} is gone)")
         return ItemState(item.index, "running", f"pid {pid} on {host}")
     if state == "failed":
