@@ -257,6 +257,10 @@ class RunDir:
             state = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "Weights only load failed" in str(exc):  # torch's advice would run its code
+                reason = (
+                    "it holds Python objects besides tensors and numbers; mtl never unpickles those"
+                )
             raise UserError(
                 f"checkpoint '{path}' is corrupted or not an mtl checkpoint ({reason}); "
                 "re-run training or restore the file"

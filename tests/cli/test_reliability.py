@@ -8,6 +8,7 @@ Every wait is for a file or a line the process writes, never for time to pass.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -79,6 +80,10 @@ def one_error_line(output):
     assert len(lines) == 1 and lines[0].startswith("error: "), output
     assert "Traceback" not in output
     return lines[0]
+
+
+def metrics_text(run):
+    return (run / "metrics.jsonl").read_text()
 
 
 def records(run):
@@ -248,6 +253,9 @@ def test_a_checkpoint_of_another_architecture_is_one_line_naming_the_parameters(
 
 
 def test_a_second_writer_is_refused_and_a_killed_writer_leaves_no_stale_lock(runs, tmp_path):
+    """The first writer holds the lock (and is held still with SIGSTOP while the second
+    tries); then it trains on, is killed -9 after it wrote epoch 3, and a resume ends
+    exactly like a run never interrupted."""
     run = copy(runs, "two", tmp_path)
     first = start("train", "--resume", run, "--epochs", "100000")
 
@@ -258,17 +266,24 @@ def test_a_second_writer_is_refused_and_a_killed_writer_leaves_no_stale_lock(run
             return False
 
     wait_for(first, holds_lock, "lock held by the first writer")
+    first.send_signal(signal.SIGSTOP)
     second = mtl("train", "--resume", run, "--epochs", "3")
     assert second.returncode == 2
     line = one_error_line(second.stderr)
     assert "is being written by another mtl process" in line and f"pid {first.pid}" in line
-    wait_for(first, has_line(run / "metrics.jsonl"), "metrics")
+    first.send_signal(signal.SIGCONT)
+    wait_for(first, lambda: '"epoch": 3, "split": "val"' in metrics_text(run), "epoch 3")
     first.kill()  # kill -9: the lock dies with the process
     first.communicate()
     done = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"]
     out = invoke("train", "--resume", run, "--epochs", done + 1)
     assert out.exit_code == 0, out.output
+    ref = tmp_path / "ref"
+    assert invoke("train", *TINY, "--epochs", done + 1, "--run-dir", ref).exit_code == 0
     assert epochs(run) == [(e, s) for e in range(1, done + 2) for s in ("train", "val")]
+    assert untimed(records(run)) == untimed(records(ref))
+    got, want = (json.loads((r / "results.json").read_text()) for r in (run, ref))
+    assert got["test"] == want["test"] and got["selected_epoch"] == want["selected_epoch"]
 
 
 def test_two_sweep_processes_run_each_item_once_and_neither_fails(tmp_path, monkeypatch):
@@ -299,3 +314,21 @@ def test_two_sweep_processes_run_each_item_once_and_neither_fails(tmp_path, monk
         assert len(seen) == len(set(seen)) and seen[:2] == [(1, "train"), (1, "val")]
     monkeypatch.chdir(tmp_path)
     assert [s.state for s in sweep_states(load_sweep(study))] == ["done", "done"]
+
+
+class _RunsCodeWhenUnpickled:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_unread(runs, tmp_path):
+    run = copy(runs, "two", tmp_path)
+    marker = tmp_path / "code-ran"
+    torch.save({"model": _RunsCodeWhenUnpickled(marker)}, run / "checkpoints" / "best.pt")
+    out = invoke("evaluate", run)
+    assert out.exit_code == 2 and not marker.exists()
+    line = one_error_line(out.output)
+    assert "mtl never unpickles" in line and "weights_only" not in line
