@@ -56,6 +56,12 @@ class FileLock:
         except BlockingIOError:
             os.close(fd)
             return False
+        except OSError as exc:  # e.g. ENOSYS: Lustre mounted without flock
+            os.close(fd)
+            raise UserError(
+                f"cannot lock '{self.path}' ({exc.strerror}): the file system does not "
+                "support file locks; put the runs on one that does (Lustre: mount with -o flock)"
+            ) from None
         except BaseException:
             os.close(fd)
             raise
