@@ -49,6 +49,7 @@ class FileLock:
         """Take the lock and record this process in the file; False if another holds it."""
         import fcntl
 
+        made_dir, made_file = not self.path.parent.exists(), not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
@@ -58,6 +59,11 @@ class FileLock:
             return False
         except OSError as exc:  # e.g. ENOSYS: Lustre mounted without flock
             os.close(fd)
+            with contextlib.suppress(OSError):  # leave nothing behind
+                if made_file:
+                    self.path.unlink()
+                if made_dir:
+                    self.path.parent.rmdir()
             raise UserError(
                 f"cannot lock '{self.path}' ({exc.strerror}): the file system does not "
                 "support file locks; put the runs on one that does (Lustre: mount with -o flock)"

@@ -332,3 +332,18 @@ def test_a_checkpoint_that_would_run_code_is_refused_unread(runs, tmp_path):
     assert out.exit_code == 2 and not marker.exists()
     line = one_error_line(out.output)
     assert "mtl never unpickles" in line and "weights_only" not in line
+
+
+def test_a_file_system_without_locks_is_one_line(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    out = invoke("train", *TINY, "--epochs", "1", "--run-dir", tmp_path / "run")
+    assert out.exit_code == 2
+    line = one_error_line(out.output)
+    assert "does not support file locks" in line and "-o flock" in line
+    assert not (tmp_path / "run").exists()
