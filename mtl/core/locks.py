@@ -106,19 +106,25 @@ class FileLock:
         return f"pid {h.get('pid')} on {h.get('host')} since {h.get('since')}: {command}"
 
 
-def held_elsewhere(path: Path) -> bool:
+def held_elsewhere(path: Path) -> bool | None:
     """Whether some live process holds the lock at ``path`` (this one included, through
-    another open of the file): a probe that takes the lock and lets it go at once."""
+    another open of the file): a probe that takes the lock and lets it go at once.
+    None when it cannot be told (the file cannot be opened for writing, which NFS
+    needs for an exclusive lock)."""
     import fcntl
 
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDWR)
     except FileNotFoundError:
         return False
+    except OSError:
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
+    except OSError:
+        return None
     finally:
         os.close(fd)  # closing releases a lock the probe took
     return False

@@ -90,6 +90,16 @@ def write_status(sweep: Sweep, item: Item, state: str, **extra: Any) -> None:
     )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def results_problem(run_dir: Path) -> str | None:
     """Why ``run_dir`` does not hold a finished run's results, or None if it does."""
     path = run_dir / RESULTS
@@ -130,9 +140,10 @@ def item_state(sweep: Sweep, item: Item) -> ItemState:
         return ItemState(item.index, "done", seconds=status.get("seconds"))
     if state == "running":
         pid, host = status.get("pid"), status.get("host")
-        if held_elsewhere(claim_file(sweep, item.index)):
-            return ItemState(item.index, "running", f"pid {pid} on {host}")
-        if host == platform.node():  # a live runner holds the claim: a free one means it died
+        held = held_elsewhere(claim_file(sweep, item.index))
+        if held is None and isinstance(pid, int):  # the lock cannot be probed: ask the pid
+            held = host != platform.node() or _alive(pid)
+        if not held and host == platform.node():  # a live runner holds the claim
             return ItemState(item.index, "failed", f"interrupted (process {pid} is gone)")
         return ItemState(item.index, "running", f"pid {pid} on {host}")
     if state == "failed":
