@@ -41,10 +41,6 @@ class FileLock:
         self.path = Path(path)
         self._fd: int | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def acquire(self) -> bool:
         """Take the lock and record this process in the file; False if another holds it."""
         import fcntl
@@ -76,7 +72,7 @@ class FileLock:
             {
                 "pid": os.getpid(),
                 "host": platform.node(),
-                "command": " ".join(sys.argv),
+                "command": " ".join(["mtl", *sys.argv[1:]]),
                 "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
         )
@@ -102,8 +98,7 @@ class FileLock:
         h = self.holder()
         if not h:
             return "another process"
-        command = str(h.get("command", "")).rsplit("/", 1)[-1]
-        return f"pid {h.get('pid')} on {h.get('host')} since {h.get('since')}: {command}"
+        return f"pid {h.get('pid')} on {h.get('host')} since {h.get('since')}: {h.get('command')}"
 
 
 def held_elsewhere(path: Path) -> bool | None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl.core.errors import UserError
+from mtl.core.locks import LOCK
 
 CONFIG = "config.json"
 MANIFEST = "manifest.json"
@@ -34,7 +35,6 @@ RESULTS = "results.json"
 BEST = "checkpoints/best.pt"
 LAST = "checkpoints/last.pt"
 PREV = "checkpoints/last.prev.pt"  # the last.pt before the latest one (a hard link)
-LOCK = ".lock"  # the writer's lock file (mtl.core.locks)
 
 
 def _json_default(value: Any) -> Any:
