@@ -233,6 +233,13 @@ def train(
             rich_help_panel=P_RUN,
         ),
     ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Console output: rich (progress bar), plain (one line per epoch, for logs) or json (one object per line). \\[default: rich on a terminal, plain otherwise]",
+            rich_help_panel=P_RUN,
+        ),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -294,6 +301,7 @@ def train(
         "snippets": snippets,
         "combine": combine,
         "batch_order": batch_order,
+        "log_format": log_format,
     }
     loaded = plugins()
     if (resume is not None and str(resume) == "auto") or _launched_distributed():
