@@ -68,6 +68,7 @@ class TrainConfig:
     combine: str = "max-mean"
     batch_order: str = "random"
     log_format: str = "auto"
+    mlflow_uri: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

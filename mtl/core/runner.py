@@ -28,7 +28,9 @@ from mtl.dist.env import warning_signal
 from mtl.dist.preempt import WARN, Preempted, requeue
 
 ALWAYS_ON_REPORTERS = ("jsonl",)
-RESUMABLE_OVERRIDES = {"epochs", "patience", "report", "device", "eval_batch_size", "log_format"}
+RESUMABLE_OVERRIDES = {
+    "epochs", "patience", "report", "device", "eval_batch_size", "log_format", "mlflow_uri",
+}  # fmt: skip
 
 
 def resolved_config(exp: Experiment, run_dir: Path) -> TrainConfig:
