@@ -46,7 +46,7 @@ def main(
 app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 app.command("dummy")(dummy.dummy)
-app.command("plugins")(plugins.plugins)
+app.add_typer(plugins.app, name="plugins")
 app.add_typer(data.app, name="data")
 app.command("correlate")(correlate.correlate)
 app.command("predict")(predict_cmd.predict)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mtl.cli.common import reports_errors
-from mtl.cli.runs.show import cell, print_json, show_table
+from mtl.cli.tables import cell, print_json, show_table
 
 
 def _labels(paths: list[str]) -> list[str]:

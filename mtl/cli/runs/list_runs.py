@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mtl.cli.common import err, reports_errors
-from mtl.cli.runs.show import cell, human_bytes, print_json, show_table
+from mtl.cli.tables import cell, human_bytes, print_json, show_table
 
 MAX_TASKS_SHOWN = 4
 

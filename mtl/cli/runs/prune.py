@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from mtl.cli.common import err, reports_errors
-from mtl.cli.runs.show import human_bytes, print_json, show_table
+from mtl.cli.tables import human_bytes, print_json, show_table
 
 
 class Keep(StrEnum):

@@ -1,4 +1,4 @@
-"""Printing the runs browser's tables: rich on a terminal, plain text in pipes and logs."""
+"""Tables on stdout for commands: rich on a terminal, plain text (nothing cut) in pipes and logs."""
 
 from __future__ import annotations
 
