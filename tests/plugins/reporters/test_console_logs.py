@@ -132,3 +132,25 @@ def test_tables_never_cut_a_task_or_metric_name():
     for table in results_tables(LONG, primaries):
         console.print(table)
     assert "…" not in buffer.getvalue()  # narrow terminals fold, never elide
+
+
+def test_resume_may_switch_the_log_format(tmp_path, capsys, builtin_plugins_only):
+    from mtl.core.config import TrainConfig
+    from mtl.core.plugins import get_plugins
+    from mtl.core.runner import resume_run, start_run
+
+    config = TrainConfig(
+        dataset="dummy", widths=[8, 8, 8, 8], batch_size=256, epochs=1, device="cpu",
+        log_format="plain", run_dir=str(tmp_path / "run"),
+    )  # fmt: skip
+    start_run(config, get_plugins())
+    first = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[0] for line in first if line.startswith("epoch ")] == ["epoch 1/1"]
+    resume_run(tmp_path / "run", get_plugins(), {"epochs": 2, "log_format": "json"})
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["event"], e.get("epoch")) for e in events] == [
+        ("start", None), ("epoch", 2), ("end", None)
+    ]  # fmt: skip
+    assert events[0]["start_epoch"] == 2
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["log_format"] == "json" and saved["epochs"] == 2
