@@ -132,9 +132,23 @@ def _weighting(config: dict[str, Any]) -> str | None:
     return str(value)
 
 
-def _selection(results: dict[str, Any], split: str) -> float | None:
-    task, _, metric = str(results.get("select_by") or "").partition(":")
-    value = (results.get(split) or {}).get(task, {}).get(metric)
+def _metrics(results: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{split: {task: {metric: value}}}`` of val and test; a malformed results file is
+    :class:`Broken`."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for split in ("val", "test"):
+        tasks = results.get(split)
+        if tasks is None:
+            continue
+        if not isinstance(tasks, dict) or not all(isinstance(m, dict) for m in tasks.values()):
+            raise Broken(f"{RESULTS} has no task metrics under '{split}'")
+        out[split] = tasks
+    return out
+
+
+def _selection(metrics: dict[str, dict[str, dict[str, Any]]], select_by: Any, split: str) -> Any:
+    task, _, metric = str(select_by or "").partition(":")
+    value = metrics.get(split, {}).get(task, {}).get(metric)
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
@@ -148,7 +162,8 @@ def summarise(path: Path, root: Path | None = None) -> RunSummary:
         config = _object(path / CONFIG)
         summary.config = config
         summary.dataset = config.get("dataset")
-        summary.tasks = list(config.get("tasks") or [])
+        tasks = config.get("tasks") or []
+        summary.tasks = [str(t) for t in tasks] if isinstance(tasks, list) else [str(tasks)]
         summary.arch = config.get("arch")
         summary.weighting = _weighting(config)
         summary.epochs = config.get("epochs")
@@ -159,11 +174,9 @@ def summarise(path: Path, root: Path | None = None) -> RunSummary:
             summary.epochs_run = results.get("epochs_run")
             summary.selected_epoch = results.get("selected_epoch")
             summary.select_by = results.get("select_by")
-            summary.val = _selection(results, "val")
-            summary.test = _selection(results, "test")
-            summary.metrics = {
-                s: results[s] for s in ("val", "test") if isinstance(results.get(s), dict)
-            }
+            summary.metrics = _metrics(results)
+            summary.val = _selection(summary.metrics, summary.select_by, "val")
+            summary.test = _selection(summary.metrics, summary.select_by, "test")
             if not (path / BEST).is_file():
                 raise Broken(f"{BEST} is missing (the selected model is gone)")
         else:
@@ -176,6 +189,8 @@ def summarise(path: Path, root: Path | None = None) -> RunSummary:
             )
     except Broken as exc:
         summary.status, summary.reason = "broken", str(exc)
+    except (AttributeError, TypeError, ValueError) as exc:  # JSON of an unexpected shape
+        summary.status, summary.reason = "broken", f"unexpected content ({exc})"
     return summary
 
 

@@ -51,6 +51,11 @@ def runs(trained, tmp_path):
     (root / "torn-results" / "results.json").write_text(text[: len(text) // 2])
     shutil.copytree(a, root / "no-best")
     (root / "no-best" / "checkpoints" / "best.pt").unlink()
+    shutil.copytree(a, root / "odd-results")  # valid JSON of the wrong shape
+    (root / "odd-results" / "results.json").write_text('{"val": [1], "select_by": 3}')
+    shutil.copytree(a, root / "odd-config")
+    (root / "odd-config" / "config.json").write_text('{"tasks": "pop", "epochs": 1}')
+    (root / "odd-config" / "manifest.json").write_text("[]")
     (root / "orphan" / "checkpoints").mkdir(parents=True)  # a run that lost its config
     (root / "orphan" / "checkpoints" / "last.pt").write_bytes(b"x" * 10)
     (root / "notes").mkdir()  # not a run: not listed
@@ -66,6 +71,8 @@ EXPECTED = {
     "a": ("completed", ""),
     "bad-config": ("broken", "config.json is not valid JSON"),
     "no-best": ("broken", "checkpoints/best.pt is missing"),
+    "odd-config": ("broken", "manifest.json does not hold a JSON object"),
+    "odd-results": ("broken", "results.json has no task metrics under 'val'"),
     "orphan": ("broken", "config.json is missing"),
     "study/b": ("completed", ""),
     "torn-results": ("broken", "results.json is not valid JSON"),
