@@ -87,9 +87,31 @@ class MlflowReporter(Reporter):
                 "pip install 'mtl[mlflow]' (or pip install mlflow)"
             ) from None
         self._client_class = MlflowClient
+        for chatter in ("mlflow.store.db.utils", "alembic"):  # store creation's INFO lines
+            logging.getLogger(chatter).setLevel(logging.WARNING)
         self.client: Any = None
         self.run_id: str | None = None
         self.ended = False
+
+    def check(self, config: dict[str, Any]) -> None:
+        """A tracking store named by --mlflow-uri or MLFLOW_TRACKING_URI must answer before
+        anything is written (the run directory's own store is created by on_start)."""
+        uri = config.get("mlflow_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+        if uri:
+            self._connect(uri, lambda client: client.search_experiments(max_results=1))
+
+    def _connect(self, uri: str, use: Any) -> Any:
+        """``use(client)`` for a client of ``uri``; any store failure is one UserError."""
+        try:
+            return use(self._client_class(tracking_uri=uri))
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any store failure reads the same to a user
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(
+                f"the mlflow reporter cannot use tracking store '{uri}': {reason}; "
+                "check --mlflow-uri / MLFLOW_TRACKING_URI"
+            ) from None
 
     # --- start: one MLflow run per run directory, continued on resume ----------------
     def on_start(self, info: RunInfo) -> None:
@@ -98,25 +120,17 @@ class MlflowReporter(Reporter):
         self.own_store = not (
             info.config.get("mlflow_uri") or os.environ.get("MLFLOW_TRACKING_URI")
         )
-        for chatter in ("mlflow.store.db.utils", "alembic"):  # store creation's INFO lines
-            logging.getLogger(chatter).setLevel(logging.WARNING)
-        try:
-            self.client = self._client_class(tracking_uri=self.uri)
-            state = self._saved_state()
-            if state is not None:
-                self.run_id = state["run_id"]
-                self.client.update_run(self.run_id, status="RUNNING")
-            else:
-                self._create_run()
-            self._log_params(info.config)
-        except UserError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any store failure reads the same to a user
-            raise UserError(
-                f"the mlflow reporter cannot use tracking store '{self.uri}': "
-                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
-                "check --mlflow-uri / MLFLOW_TRACKING_URI"
-            ) from None
+        self._connect(self.uri, self._begin)
+
+    def _begin(self, client: Any) -> None:
+        self.client = client
+        state = self._saved_state()
+        if state is not None:
+            self.run_id = state["run_id"]
+            self.client.update_run(self.run_id, status="RUNNING")
+        else:
+            self._create_run()
+        self._log_params(self.info.config)
 
     def _saved_state(self) -> dict[str, Any] | None:
         path = Path(self.info.run_dir) / STATE_FILE

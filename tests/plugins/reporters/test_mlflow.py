@@ -12,7 +12,6 @@ import pytest
 from mtl.core.config import TrainConfig
 from mtl.core.errors import UserError
 from mtl.core.plugins import load_plugins
-from mtl.core.reporter import RunInfo
 from mtl.core.runner import resume_run, start_run
 from mtl.plugins.reporters.mlflow_tracking import MlflowReporter, flatten, tracking_uri
 
@@ -111,11 +110,15 @@ def test_tracking_uri_precedence(tmp_path, monkeypatch):
     assert tracking_uri({"mlflow_uri": "sqlite:///x.db"}, tmp_path) == "sqlite:///x.db"
 
 
-def test_a_store_that_cannot_be_used_is_one_user_error(tmp_path):
-    info = RunInfo(tmp_path, {"mlflow_uri": "nosuchscheme://x", "dataset": "d", "arch": "low"},
-                   [], {}, 1, 1, 1, "pop:roc_auc", {})  # fmt: skip
+def test_a_store_that_cannot_be_used_is_refused_before_the_run_directory_exists(tmp_path):
+    plugins = load_plugins(env={"MTL_PLUGINS": ""})
+    config = TrainConfig(
+        dataset="dummy", widths=[8, 8, 8, 8], epochs=1, device="cpu", report=["mlflow"],
+        mlflow_uri="nosuchscheme://x", run_dir=str(tmp_path / "run"),
+    )  # fmt: skip
     with pytest.raises(UserError, match="cannot use tracking store 'nosuchscheme://x'"):
-        MlflowReporter().on_start(info)
+        start_run(config, plugins)
+    assert not (tmp_path / "run").exists()
 
 
 def test_without_mlflow_installed_the_reporter_says_how_to_get_it(monkeypatch):
