@@ -92,8 +92,10 @@ def tasks_command(dataset: Any, options: dict[str, Any]) -> str:
 
 
 def resolve_tasks(
-    dataset_name: str, offered: list[TaskSpec], wanted: list[str], tasks_command: str = ""
+    dataset_name: str, offered: list[TaskSpec], wanted: list[str], list_command: str = ""
 ) -> list[TaskSpec]:
+    """The specs of ``wanted``; an unknown name is an error that names ``list_command``
+    (where to see every task) when the dataset offers many."""
     by_name = {t.name: t for t in offered}
     if not wanted:
         raise UserError(f"no tasks given; pass --tasks, e.g. --tasks {','.join(list(by_name)[:3])}")
@@ -101,7 +103,7 @@ def resolve_tasks(
         raise UserError(f"--tasks names a task twice: {','.join(wanted)}")
     for name in wanted:
         if name not in by_name:
-            raise UserError(unknown_task_message(dataset_name, name, list(by_name), tasks_command))
+            raise UserError(unknown_task_message(dataset_name, name, list(by_name), list_command))
     return [by_name[n] for n in wanted]
 
 
