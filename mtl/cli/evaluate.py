@@ -70,7 +70,7 @@ def evaluate(
     from mtl.core.errors import UserError
     from mtl.core.runner import evaluate_run
     from mtl.core.runs import RESULTS, RunDir, dumps
-    from mtl.core.tables import fmt, results_tables
+    from mtl.core.tables import fmt, plain_results_tables, results_tables
 
     splits = ("train", "val", "test") if split is Split.all else (split.value,)
     if as_json and report is not None:
@@ -87,8 +87,12 @@ def evaluate(
     kinds = {t.name: t.kind for t in dataset.offered_tasks(config["dataset_options"])}
     primaries = {t: reg.task_types.get(kinds[t]).primary for t in config["tasks"]}
     title = f"{run_dir} · selected epoch {results['selected_epoch']} by validation {results['select_by']}"
-    for table in results_tables(by_split, primaries, title):
-        out.print(table)
+    if out.is_terminal:
+        for table in results_tables(by_split, primaries, title):
+            out.print(table)
+    else:  # logs and pipes: plain text, no name cut short at 80 columns
+        for text in plain_results_tables(by_split, primaries, title):
+            out.print(text, markup=False, highlight=False, soft_wrap=True)
     for s in splits:
         if f"{s}_mean_spearman" in results:
             value = results[f"{s}_mean_spearman"]

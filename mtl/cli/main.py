@@ -10,6 +10,7 @@ from mtl import __version__
 from mtl.cli import correlate, data, dummy, evaluate, hpc, plugins, reproduce, train
 from mtl.cli import env as env_cmd
 from mtl.cli import predict as predict_cmd
+from mtl.cli import runs as runs_cli
 from mtl.cli import sweep as sweep_cli
 from mtl.cli.common import STATE
 
@@ -45,7 +46,7 @@ def main(
 app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 app.command("dummy")(dummy.dummy)
-app.command("plugins")(plugins.plugins)
+app.add_typer(plugins.app, name="plugins")
 app.add_typer(data.app, name="data")
 app.command("correlate")(correlate.correlate)
 app.command("predict")(predict_cmd.predict)
@@ -53,6 +54,7 @@ app.command("env")(env_cmd.env)
 app.add_typer(hpc.app, name="hpc")
 app.add_typer(sweep_cli.app, name="sweep")
 app.command("reproduce")(reproduce.reproduce)
+app.add_typer(runs_cli.app, name="runs")
 
 
 def run() -> None:

@@ -1,4 +1,5 @@
-"""``mtl plugins``: every plugin, what it registers, and load failures."""
+"""``mtl plugins``: every plugin, what it registers, and load failures; ``mtl plugins
+show NAME`` (see :mod:`mtl.cli.plugins_show`) describes one component."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from mtl.cli import plugins_show
 from mtl.cli.common import out, reports_errors
 from mtl.cli.common import plugins as load
 
+app = typer.Typer(invoke_without_command=True)
+app.command("show")(plugins_show.show)
 
+
+@app.callback()
 @reports_errors
 def plugins(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List plugins, what each registers, and plugins that failed to load.
@@ -22,7 +29,10 @@ def plugins(
     Built-in and installed (entry-point group 'mtl') plugins are listed with their
     components; a plugin that failed to import or register is shown with the reason.
     MTL_PLUGINS=a,b limits external plugins to those names (empty: none).
+    'mtl plugins show NAME' prints one component's options with defaults and help.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     loaded = load()
     reg = loaded.registries
     if as_json:

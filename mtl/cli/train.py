@@ -233,6 +233,20 @@ def train(
             rich_help_panel=P_RUN,
         ),
     ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            help="Console output: rich (progress bar), plain (one line per epoch, for logs) or json (one object per line). \\[default: rich on a terminal, plain otherwise]",
+            rich_help_panel=P_RUN,
+        ),
+    ] = None,
+    mlflow_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow tracking store of the mlflow reporter (--report mlflow), e.g. sqlite:///mlflow.db or http://host:5000. \\[default: $MLFLOW_TRACKING_URI, else RUN_DIR/mlflow.db]",
+            rich_help_panel=P_RUN,
+        ),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -294,6 +308,8 @@ def train(
         "snippets": snippets,
         "combine": combine,
         "batch_order": batch_order,
+        "log_format": log_format,
+        "mlflow_uri": mlflow_uri,
     }
     loaded = plugins()
     if (resume is not None and str(resume) == "auto") or _launched_distributed():

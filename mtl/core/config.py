@@ -27,6 +27,7 @@ DEFAULT_LR = {"adagrad": 0.01, "adam": 1e-3, "sgd": 0.01, "adadelta": 1.0}
 DEVICES = ("auto", "cpu", "cuda")
 INIT_PARTS = ("encoder", "all")
 FREEZE_MODES = ("none", "encoder", "all-but-heads")
+LOG_FORMATS = ("auto", "rich", "plain", "json")
 
 
 @dataclass
@@ -66,6 +67,8 @@ class TrainConfig:
     snippets: int = 1
     combine: str = "max-mean"
     batch_order: str = "random"
+    log_format: str = "auto"
+    mlflow_uri: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,6 +124,7 @@ CHOICES = {
     "encoder_sharing": ENCODER_SHARING,
     "combine": COMBINE_RULES,
     "batch_order": BATCH_ORDERS,
+    "log_format": LOG_FORMATS,
 }
 
 

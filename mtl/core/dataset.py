@@ -15,11 +15,15 @@ class Dataset(ABC):
     Subclasses set ``description``, ``options`` (the ``-o KEY=VALUE`` settings they
     accept) and ``default_tasks``; the core validates options and task names before
     calling :meth:`load`, so ``load`` receives parsed values and offered task names.
+    ``tasks_command`` is a command that lists the tasks in detail, named when a task is
+    unknown (``{option}`` fields are filled from the resolved options, e.g. ``mtl data
+    tasks {path}``); without one, ``mtl plugins show NAME`` is named.
     """
 
     description: str = ""
     options: tuple[Option, ...] = ()
     default_tasks: tuple[str, ...] = ()
+    tasks_command: str = ""
 
     def resolve(self, options: dict[str, Any]) -> dict[str, Any]:
         """The options with anything found implicitly made explicit (e.g. a data file

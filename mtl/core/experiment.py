@@ -23,7 +23,7 @@ from mtl.core.encoder import Encoder, EncoderSpec
 from mtl.core.errors import UserError
 from mtl.core.options import resolve_options
 from mtl.core.plugins import Plugins
-from mtl.core.registry import did_you_mean, unknown_name_message
+from mtl.core.registry import did_you_mean, unknown_name_message, unknown_task_message
 from mtl.core.task_type import TaskType
 
 
@@ -83,7 +83,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def resolve_tasks(dataset_name: str, offered: list[TaskSpec], wanted: list[str]) -> list[TaskSpec]:
+def tasks_command(dataset: Any, options: dict[str, Any]) -> str:
+    """The dataset's ``tasks_command`` with its ``{option}`` fields filled in ('' if none)."""
+    try:
+        return str(getattr(dataset, "tasks_command", "") or "").format(**options)
+    except (KeyError, IndexError, ValueError):
+        return ""
+
+
+def resolve_tasks(
+    dataset_name: str, offered: list[TaskSpec], wanted: list[str], list_command: str = ""
+) -> list[TaskSpec]:
+    """The specs of ``wanted``; an unknown name is an error that names ``list_command``
+    (where to see every task) when the dataset offers many."""
     by_name = {t.name: t for t in offered}
     if not wanted:
         raise UserError(f"no tasks given; pass --tasks, e.g. --tasks {','.join(list(by_name)[:3])}")
@@ -91,10 +103,7 @@ def resolve_tasks(dataset_name: str, offered: list[TaskSpec], wanted: list[str])
         raise UserError(f"--tasks names a task twice: {','.join(wanted)}")
     for name in wanted:
         if name not in by_name:
-            raise UserError(
-                f"dataset '{dataset_name}' offers no task '{name}'"
-                f"{did_you_mean(name, list(by_name))}; available: {', '.join(by_name)}"
-            )
+            raise UserError(unknown_task_message(dataset_name, name, list(by_name), list_command))
     return [by_name[n] for n in wanted]
 
 
@@ -152,7 +161,9 @@ def prepare(
         reg.reporters.get(name)
     device = resolve_device(config.device)
     wanted = config.tasks or list(dataset.default_tasks)
-    specs = resolve_tasks(config.dataset, dataset.offered_tasks(options), wanted)
+    specs = resolve_tasks(
+        config.dataset, dataset.offered_tasks(options), wanted, tasks_command(dataset, options)
+    )
     types: list[TaskType] = [reg.task_types.get(s.kind) for s in specs]
     selection = resolve_selection(config, specs, types)
     dropout = config.layer_dropout()

@@ -41,6 +41,28 @@ def unknown_name_message(kind: str, name: str, known: list[str], hint: str = "")
     return f"unknown {kind} '{name}'{did_you_mean(name, known)}; available: {listing}{hint}"
 
 
+MANY_TASKS = 20  # beyond this, an unknown-task error shows close matches, not every name
+
+
+def unknown_task_message(
+    dataset_name: str, name: str, offered: list[str], tasks_command: str = ""
+) -> str:
+    """'offers no task' with every name when there are few; with many, the close matches
+    and the command that lists them all (``tasks_command``, else ``mtl plugins show``)."""
+    if len(offered) <= MANY_TASKS:
+        return (
+            f"dataset '{dataset_name}' offers no task '{name}'"
+            f"{did_you_mean(name, offered)}; available: {', '.join(offered)}"
+        )
+    close = difflib.get_close_matches(name, offered, n=5, cutoff=0.6)
+    near = f"; close matches: {', '.join(close)}" if close else "; no close match"
+    where = tasks_command or f"mtl plugins show {dataset_name}"
+    return (
+        f"dataset '{dataset_name}' offers no task '{name}'{near} "
+        f"(it offers {len(offered)} tasks; list them with '{where}')"
+    )
+
+
 @dataclass
 class Registry:
     """Named components of one family, e.g. ``Registry('dataset', 'mtl.core.dataset:Dataset')``.

@@ -36,6 +36,10 @@ class Reporter:
 
     description: str = ""
 
+    def check(self, config: dict[str, Any]) -> None:
+        """Refuse settings that cannot work (raise ``UserError``) before the run directory
+        is created; ``config`` is the run's configuration (``config.json``'s keys)."""
+
     def on_start(self, info: RunInfo) -> None:
         """The run begins (or resumes at ``info.start_epoch``)."""
 

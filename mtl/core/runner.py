@@ -33,7 +33,9 @@ from mtl.dist.env import warning_signal
 from mtl.dist.preempt import WARN, Preempted, requeue
 
 ALWAYS_ON_REPORTERS = ("jsonl",)
-RESUMABLE_OVERRIDES = {"epochs", "patience", "report", "device", "eval_batch_size"}
+RESUMABLE_OVERRIDES = {
+    "epochs", "patience", "report", "device", "eval_batch_size", "log_format", "mlflow_uri",
+}  # fmt: skip
 
 
 def resolved_config(exp: Experiment, run_dir: Path) -> TrainConfig:
@@ -51,12 +53,17 @@ def resolved_config(exp: Experiment, run_dir: Path) -> TrainConfig:
 
 
 def make_reporters(
-    plugins: Plugins, names: list[str], extra: list[Reporter] | None
+    plugins: Plugins, config: TrainConfig, extra: list[Reporter] | None
 ) -> list[Reporter]:
+    """The run's reporters, each checked against the config (before anything is written)."""
     if not group.context().is_writer:  # only rank 0 reports and writes the run directory
         return []
+    names = config.report
     wanted = list(ALWAYS_ON_REPORTERS) + [n for n in names if n not in ALWAYS_ON_REPORTERS]
-    return [plugins.registries.reporters.get(n)() for n in wanted] + list(extra or [])
+    reporters = [plugins.registries.reporters.get(n)() for n in wanted] + list(extra or [])
+    for r in reporters:
+        r.check(config.to_dict())
+    return reporters
 
 
 def _fit(trainer: Trainer) -> dict[str, Any]:
@@ -82,7 +89,7 @@ def start_run(
     """Train a new run; everything is validated before the run directory is created."""
     exp = prepare(config, plugins)
     transfer = setup_transfer(config, exp.model)
-    reporters = make_reporters(plugins, config.report, extra_reporters)
+    reporters = make_reporters(plugins, config, extra_reporters)
     path = Path(config.run_dir) if config.run_dir else default_run_dir(config.dataset, config.arch)
     path = Path(group.broadcast_object(str(path)))  # ranks agree on one directory
     if not group.context().is_writer:
@@ -167,7 +174,7 @@ def _resume(
         )
     state = run.load_checkpoint(source, map_location=exp.device)
     freeze(exp.model, config.freeze)  # weights come from the checkpoint, frozen as before
-    reporters = make_reporters(plugins, config.report, extra_reporters)
+    reporters = make_reporters(plugins, config, extra_reporters)
     trainer = Trainer(exp, run, reporters)
     trainer.restore(state, source)
     group.barrier()  # every rank has read the checkpoint and seen no STOP file yet

@@ -40,7 +40,7 @@ from typing import Any
 
 from mtl.core.config import KEYS, TrainConfig, build_config, coerce, coerce_settings, normalise_key
 from mtl.core.errors import UserError
-from mtl.core.registry import did_you_mean
+from mtl.core.registry import did_you_mean, unknown_task_message
 
 TOP_KEYS = ("name", "description", "target", "baselines", "runs-dir", "base", "task-sets")
 TOP_KEYS += ("axes", "datasets")
@@ -160,9 +160,8 @@ class Sweep:
                 if missing:
                     raise UserError(
                         f"task set '{set_name}' of sweep '{self.path}' names "
-                        f"{', '.join(missing)}, which dataset '{cfg.dataset}' lacks"
-                        f"{did_you_mean(missing[0], sorted(offered))}; "
-                        f"it offers: {', '.join(sorted(offered))}"
+                        f"{', '.join(missing)}, which dataset '{cfg.dataset}' lacks: "
+                        + unknown_task_message(cfg.dataset, missing[0], sorted(offered))
                     )
             missing = [t for t in cfg.tasks if t not in offered]
             if missing:

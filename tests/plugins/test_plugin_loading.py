@@ -174,7 +174,7 @@ def test_builtin_encoders(builtins):
 
 def test_builtin_reporters_are_classes(builtins):
     reg = builtins.registries.reporters
-    assert reg.names() == ["console", "csv", "jsonl", "plots", "tensorboard"]
+    assert reg.names() == ["console", "csv", "jsonl", "mlflow", "plots", "tensorboard"]
     assert reg.get("console") is ConsoleReporter
     assert reg.get("jsonl") is JsonlReporter
     assert reg.get("plots") is PlotsReporter
@@ -188,8 +188,8 @@ def test_builtin_reporters_are_classes(builtins):
         ("architectures", "intersperse", "(did you mean 'interspersed'?)"),
         ("task_types", "regresion", "unknown task type 'regresion' (did you mean 'regression'?)"),
         ("reporters", "jsnl", "unknown reporter 'jsnl' (did you mean 'jsonl'?); "
-         "available: console, csv, jsonl, plots, tensorboard"),
-        ("reporters", "zzz", "unknown reporter 'zzz'; available: console, csv, jsonl, plots, tensorboard"),
+         "available: console, csv, jsonl, mlflow, plots, tensorboard"),
+        ("reporters", "zzz", "unknown reporter 'zzz'; available: console, csv, jsonl, mlflow, plots, tensorboard"),
     ],
 )  # fmt: skip
 def test_unknown_names_list_what_exists(builtins, family, name, expected):
@@ -490,7 +490,14 @@ def test_cli_plugins_json_lists_builtins_and_components(cli):
     assert set(components) >= {"dataset", "architecture", "encoder", "task type", "reporter"}
     assert components["encoder"]["lstm"]["plugin"] == "encoders"
     assert components["dataset"]["synthetic"]["plugin"] == "datasets"
-    assert set(components["reporter"]) == {"console", "csv", "jsonl", "plots", "tensorboard"}
+    assert set(components["reporter"]) == {
+        "console",
+        "csv",
+        "jsonl",
+        "mlflow",
+        "plots",
+        "tensorboard",
+    }
     assert components["architecture"]["low"]["description"].endswith("[SSTT]")
 
 

@@ -19,6 +19,7 @@ class MsdDataset(Dataset):
     description = (
         "musiXmatch lyrics (bag-of-words) → MSD attributes and tags (mtl data prepare msd)"
     )
+    tasks_command = "mtl data tasks {path}"  # labelled counts and positives of every task
     options = (
         Option(
             "path",
