@@ -103,6 +103,15 @@ class Weighting(nn.Module, ABC):
     def combine(self, info: StepInfo) -> Combination:
         """Task weights or a combined shared gradient for this step."""
 
+    def static_weights(self) -> list[float] | None:
+        """Weights that never change (``ew``, ``fixed``), or ``None`` (the default).
+
+        A loss-level method that returns them is trained on the plain path: one
+        backward of ``sum_i c_i * w_i * loss[i]``, exactly the trainer without a
+        weighting; :meth:`combine`, :meth:`after_step` and :meth:`end_epoch` are then
+        not called during training."""
+        return None
+
     def after_step(self) -> None:  # noqa: B027
         """Called after every optimiser step (e.g. to renormalise learnable weights)."""
 
