@@ -6,8 +6,8 @@ what the architecture built on the encoder's output, its task output layers name
 and the members are combined (:mod:`mtl.core.snippets`).
 
 Sharing (:mod:`mtl.core.sharing`): a shared encoder's parameters are shared, per-task
-encoders are task-specific, and the body declares its own. The shared representation
-is the body's when it has one, else a shared encoder's output.
+encoders are task-specific, and the body declares its own. Only a shared encoder
+gives a shared representation: the body's when it has one, else the encoder's output.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ class EncodedModel(nn.Module):
         return own + list(self.body.shared_parameters())
 
     def has_shared_representation(self) -> bool:
-        body = getattr(self.body, "has_shared_representation", None)
-        return self.shared_encoder or (callable(body) and bool(body()))
+        """Only with a shared encoder: per-task encoders split the computation first."""
+        return self.shared_encoder
 
     @property
     def rows_per_example(self) -> int:

@@ -105,12 +105,7 @@ class TrainStep:
         if self.static is not None:
             self.weights = [ci * wi for ci, wi in zip(c, self.static, strict=True)]
         self.c = torch.tensor(c, dtype=torch.float32, device=exp.device)
-        self.shared: list[torch.nn.Parameter] = []
-        if self.needs == "gradients":
-            self.shared = shared_parameters(exp.model)
-        elif self.needs == "representation":
-            owned = {id(p) for p in shared_parameters(exp.model)}
-            self.shared = [p for p in trainable if id(p) in owned]
+        self.shared = shared_parameters(exp.model) if self.needs == "gradients" else []
         ids = {id(p) for p in self.shared}
         self.specific = [p for p in trainable if id(p) not in ids]
         k = len(exp.specs)
@@ -236,29 +231,28 @@ class TrainStep:
             (total if pen is None else total + pen).backward()
             self._sum_over_ranks(self.trainable)
             return
-        # shared parameters: the rank's own part (penalty, or the representation's
-        # combined gradient) first; task-specific ones: the gradient of sum_i c_i loss_i
-        roots, grads = [], []
         if self.needs == "representation":
-            rep = self.exp.model.shared_representation
-            roots.append(rep)
-            grads.append(torch.einsum("k,k...->...", weights, local_jac))
+            # one backward of sum_i c_i loss_i in which the representation's gradient is
+            # replaced by the combination of the tasks' gradients (this rank's rows)
+            combined = torch.einsum("k,k...->...", weights, local_jac)
+            hook = self.exp.model.shared_representation.register_hook(lambda _: combined)
+            total = losses.sum()
+            (total if pen is None else total + pen).backward()
+            hook.remove()
+            self._sum_over_ranks(self.trainable)
+            return
+        # gradient methods: shared parameters get the combination (plus the rank's
+        # penalty gradient); task-specific ones the gradient of sum_i c_i loss_i
         if pen is not None:
-            roots.append(pen)
-            grads.append(torch.ones_like(pen))
-        if roots:
-            torch.autograd.backward(roots, grads, retain_graph=True, inputs=self.shared)
+            torch.autograd.backward(pen, retain_graph=True, inputs=self.shared)
         total = losses.sum()
         torch.autograd.backward(total if pen is None else total + pen, inputs=self.specific)
-        # gradient methods without a penalty: the shared gradient is already global
-        local = self.trainable if roots else self.specific
-        self._sum_over_ranks(local)
-        if self.needs == "gradients":
-            if comb.gradient is not None:
-                combined = comb.gradient.detach().reshape(-1)
-            else:
-                combined = weights @ jac
-            self._add_shared(combined)
+        # without a penalty the shared gradient is global already: nothing to sum
+        self._sum_over_ranks(self.trainable if pen is not None else self.specific)
+        combined = (
+            comb.gradient.detach().reshape(-1) if comb.gradient is not None else weights @ jac
+        )
+        self._add_shared(combined)
 
     def _add_shared(self, flat: torch.Tensor) -> None:
         """Add the combined global gradient ``flat`` (the Jacobian's column layout)."""
