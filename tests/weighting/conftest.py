@@ -192,3 +192,9 @@ def pytest_generate_tests(metafunc):
 def builder():
     """``builder(name, registry, k)``: a weighting built with the options it needs."""
     return build
+
+
+@pytest.fixture
+def required():
+    """``required(name, k)``: the options a method needs to run at all."""
+    return required_options
