@@ -198,3 +198,9 @@ def builder():
 def required():
     """``required(name, k)``: the options a method needs to run at all."""
     return required_options
+
+
+@pytest.fixture
+def probe_plugin():
+    """The test plugin registering the probes (to load next to other test plugins)."""
+    return ProbePlugin()
