@@ -222,3 +222,12 @@ def test_gradient_methods_record_the_mean_pairwise_cosine(tmp_path, plugins):
     direct, _ = start_run(config(tmp_path, "direct", weighting="t-grad-direct"), plugins)
     first = direct.metrics()[0]
     assert first["weights"] is None and -1 <= first["gradient_cosine"] <= 1
+
+
+def test_plots_reporter_draws_task_weights_and_cosine(tmp_path, plugins):
+    from mtl.plugins.reporters.plots import WEIGHTS_FILE
+
+    run, _ = start_run(config(tmp_path, weighting="t-grad", report=["plots"]), plugins)
+    assert run.file(WEIGHTS_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ew, _ = start_run(config(tmp_path, "ew", report=["plots"]), plugins)
+    assert ew.file("learning_curves.png").exists() and not ew.file(WEIGHTS_FILE).exists()
