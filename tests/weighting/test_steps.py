@@ -231,3 +231,42 @@ def test_plots_reporter_draws_task_weights_and_cosine(tmp_path, plugins):
     assert run.file(WEIGHTS_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ew, _ = start_run(config(tmp_path, "ew", report=["plots"]), plugins)
     assert ew.file("learning_curves.png").exists() and not ew.file(WEIGHTS_FILE).exists()
+
+
+@pytest.mark.parametrize("needs", ["losses", "gradients", "representation"])
+def test_unit_weights_with_an_encoder_penalty_and_snippets_give_the_ew_gradient(plugins, needs):
+    """A shared LSTM encoder with activation stabilisation (a penalty outside the task
+    losses) and snippet rows: every path still equals ew with unit weights."""
+    cfg = config(
+        dataset="synthetic-seq",
+        dataset_options={"n": 60, "features": 3, "min_length": 6, "max_length": 12},
+        encoder="lstm",
+        encoder_options={"hidden": 5},
+        arch="S",
+        widths=[6],
+        tasks=["genre", "energy"],
+        dropout=[0.0],
+        stabilise=0.5,
+        snippets=2,
+    )
+    ew, _ = _grads(prepare(cfg, plugins), slice(0, 16))
+    exp = prepare(cfg, plugins)
+    assert exp.model.penalty is None
+    got, _ = _grads(exp, slice(0, 16), _unit(needs)(2, {}))
+    assert exp.model.penalty is not None
+    for a, b in zip(ew, got, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
+
+
+def test_a_gradient_method_with_every_shared_layer_frozen_is_refused(tmp_path, plugins):
+    start_run(config(tmp_path, "source", epochs=1), plugins)
+    cfg = config(
+        tmp_path,
+        weighting="t-grad",
+        init_from=str(tmp_path / "source"),
+        init_part="all",
+        freeze="all-but-heads",
+    )
+    with pytest.raises(UserError, match="shares no trainable parameter"):
+        start_run(cfg, plugins)
+    assert not (tmp_path / "run").exists()
