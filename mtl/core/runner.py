@@ -21,8 +21,9 @@ from mtl.core.runs import (
     manifest,
     write_json,
 )
+from mtl.core.scoring import score_checkpoint
 from mtl.core.sharing import check_sharing
-from mtl.core.train import STOP_FILE, Trainer, score_checkpoint
+from mtl.core.train import STOP_FILE, Trainer
 from mtl.core.transfer import freeze, setup_transfer
 from mtl.dist import group
 from mtl.dist.env import warning_signal

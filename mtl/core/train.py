@@ -1,10 +1,11 @@
 """The trainer: batches on the device, masked multi-task loss, validation-only selection.
 
 One epoch is a shuffled pass over the training split in index slices; the loss of
-each task is averaged over its labelled examples in the batch and the task losses
-are summed. After every epoch the model is scored on a fixed training subset and on
+each task is averaged over its labelled examples in the batch (:mod:`mtl.core.losses`)
+and the run's weighting turns the task losses into one update
+(:mod:`mtl.core.step`; ``ew``, the default, sums them). After every epoch the model is scored on a fixed training subset and on
 the validation split; the best validation epoch is checkpointed and the test split
-is scored once, at the end, with that checkpoint.
+is scored once, at the end, with that checkpoint (:mod:`mtl.core.scoring`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import torch
 from mtl.core.config import TrainConfig
 from mtl.core.errors import RunFailure
 from mtl.core.experiment import Experiment
-from mtl.core.losses import DeviceData, batch_loss
-from mtl.core.metrics import mean_over_tasks
+from mtl.core.losses import DeviceData, batch_loss  # noqa: F401 (re-exported)
 from mtl.core.reporter import Reporter, RunInfo
 from mtl.core.runs import BEST, LAST, RESULTS, RunDir, write_json
+from mtl.core.scoring import evaluate_split, load_best, score_checkpoint  # noqa: F401 (re-exported)
 from mtl.core.step import TrainStep
 from mtl.dist import group
 from mtl.dist.preempt import NONE, Flag, Preempted
@@ -57,74 +58,6 @@ def make_optimizer(config: TrainConfig, params: Any) -> torch.optim.Optimizer:
         return cls(params, fused=True, **kwargs)
     except (RuntimeError, TypeError, ValueError):  # no fused kernel for this torch or device
         return cls(params, **kwargs)
-
-
-def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-
-
-@torch.no_grad()
-def evaluate_split(
-    exp: Experiment,
-    dd: DeviceData,
-    rows: torch.Tensor,
-    details: bool = False,
-    shard: bool = False,
-) -> tuple[dict[str, dict[str, Any]], float]:
-    """Metrics per task (original units) and the mean training loss over ``rows``.
-
-    ``shard`` (every rank of a distributed run calls it): each rank scores every
-    ``world_size``-th row and the outputs are gathered, so every rank gets the
-    metrics of all ``rows`` for a ``1 / world_size`` share of the forward passes."""
-    ctx = group.context()
-    shard = shard and ctx.distributed
-    mine = rows[ctx.rank :: ctx.world_size] if shard else rows
-    model = exp.model
-    was_training = model.training
-    model.eval()
-    bs = exp.config.eval_batch_size
-    chunks: list[list[torch.Tensor]] = [[] for _ in exp.specs]
-    loss_sum, batches = 0.0, 0
-    for start in range(0, len(mine), bs):
-        idx = mine[start : start + bs]
-        outputs = model(dd.inputs.take(idx))
-        loss_sum += float(batch_loss(exp, dd, outputs, idx)) * len(idx)
-        batches += len(idx)
-        for t, out in enumerate(outputs):
-            chunks[t].append(out)
-    model.train(was_training)
-    outs = [
-        torch.cat(c) if c else torch.zeros(0, tt.output_dim(spec))
-        for c, spec, tt in zip(chunks, exp.specs, exp.task_types, strict=True)
-    ]
-    if shard:
-        outs, loss_sum, batches = _gather_shards(outs, loss_sum, batches, len(rows))
-    rows_np = rows.cpu().numpy()
-    result = {}
-    for t, (spec, tt, st) in enumerate(zip(exp.specs, exp.task_types, exp.stats, strict=True)):
-        pred = tt.decode(spec, outs[t], st)
-        labelled = exp.data.masks[spec.name][rows_np]
-        y = exp.data.targets[spec.name][rows_np][labelled]
-        metrics = tt.evaluate(spec, y, pred[labelled])
-        metrics["n"] = int(labelled.sum())
-        result[spec.name] = metrics if details else scalar_metrics(metrics)
-    return result, (loss_sum / batches if batches else math.nan)
-
-
-def _gather_shards(
-    outs: list[torch.Tensor], loss_sum: float, batches: int, n: int
-) -> tuple[list[torch.Tensor], float, int]:
-    """Every rank's outputs back in row order (rank ``r`` scored rows ``r::world``),
-    with the loss sums and counts added up."""
-    parts = group.gather_objects(([o.cpu() for o in outs], loss_sum, batches))
-    world = len(parts)
-    full = []
-    for t, out in enumerate(outs):
-        whole = torch.empty((n, *out.shape[1:]), dtype=out.dtype)
-        for r, (shard_outs, _, _) in enumerate(parts):
-            whole[r::world] = shard_outs[t]
-        full.append(whole)
-    return full, sum(p[1] for p in parts), sum(p[2] for p in parts)
 
 
 def rng_state() -> dict[str, Any]:
@@ -395,54 +328,6 @@ class Trainer:
         for r in self.reporters:
             r.on_end(results)
         return results
-
-
-def load_best(exp: Experiment, run: RunDir) -> int:
-    """Load ``best.pt`` into ``exp`` (weights and task statistics); its epoch."""
-    state = run.load_checkpoint(BEST, map_location=exp.device)
-    try:
-        exp.model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise RunFailure(f"checkpoint does not fit the configured model: {first}") from None
-    exp.stats = state["task_stats"]
-    return int(state["epoch"])
-
-
-def score_checkpoint(
-    exp: Experiment,
-    run: RunDir,
-    dd: DeviceData | None = None,
-    splits: tuple[str, ...] = ("val", "test"),
-) -> dict[str, Any]:
-    """Load ``best.pt`` into the model and score ``splits`` (what ``results.json`` holds)."""
-    epoch = load_best(exp, run)
-    dd = dd or DeviceData(exp)
-    out: dict[str, Any] = {
-        "selected_epoch": epoch,
-        "select_by": f"{exp.selection.task}:{exp.selection.metric}",
-        "higher_is_better": exp.selection.higher_is_better,
-    }
-    main = exp.main_task_names
-    members = getattr(exp.model, "snippets", 1)
-    for split in splits:
-        metrics, loss = evaluate_split(exp, dd, dd.splits[split], details=True)
-        out[split] = {k: v for k, v in metrics.items() if k in main}
-        out[f"{split}_loss"] = loss
-        if any("spearman" in m for m in out[split].values()):
-            out[f"{split}_mean_spearman"] = mean_over_tasks(out[split], "spearman")
-        if exp.aux_tasks:
-            out[f"{split}_aux"] = {k: v for k, v in metrics.items() if k not in main}
-        if members > 1:
-            out[f"{split}_members"] = []
-            try:
-                for k in range(members):
-                    exp.model.member = k
-                    scored, _ = evaluate_split(exp, dd, dd.splits[split], details=True)
-                    out[f"{split}_members"].append({t: scored[t] for t in main})
-            finally:
-                exp.model.member = None
-    return out
 
 
 BUCKET_BATCHES = 50
