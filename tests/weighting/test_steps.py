@@ -270,3 +270,25 @@ def test_a_gradient_method_with_every_shared_layer_frozen_is_refused(tmp_path, p
     with pytest.raises(UserError, match="shares no trainable parameter"):
         start_run(cfg, plugins)
     assert not (tmp_path / "run").exists()
+
+
+class RepRecorder(Recorder):
+    needs = "representation"
+
+
+def test_representation_path_weights_the_shared_layers_only(plugins):
+    cfg = config(arch="SSTS", dropout=[0.0], task_weights={"loudness": 2.0})
+    idx = slice(0, 48)
+    oracle = _hand_loop(prepare(cfg, plugins), idx)
+    exp = prepare(cfg, plugins)
+    method = RepRecorder(3, {})
+    got, _ = _grads(exp, idx, method)
+    rows = exp.model.shared_representation.shape[0]
+    assert method.seen.jacobian.shape == (3, rows * 16)  # the second layer's activation
+    below = {id(p) for m in (exp.model.first, exp.model.hidden[0]) for p in m.parameters()}
+    for i, p in enumerate(exp.model.parameters()):
+        if id(p) in below:  # under the representation: the method's combination
+            want = sum(RepRecorder.w[t] * oracle[t][i] for t in range(3))
+        else:  # above it (T layers, the S layer after them, heads): sum_i c_i loss_i
+            want = sum(oracle[t][i] for t in range(3))
+        torch.testing.assert_close(got[i], want, rtol=1e-5, atol=1e-7)
