@@ -44,6 +44,7 @@ def plugins(
                     e.name: {
                         "plugin": e.plugin,
                         "description": getattr(e.component, "description", ""),
+                        **_weighting_info(r.kind, e.component),
                     }
                     for e in r
                 }
@@ -64,9 +65,12 @@ def plugins(
         comps.add_column(col)
     for r in reg.families.values():
         for e in r:
-            comps.add_row(
-                r.kind, e.name, e.plugin, escape(getattr(e.component, "description", "") or "")
-            )
+            text = getattr(e.component, "description", "") or ""
+            info = _weighting_info(r.kind, e.component)
+            if info:  # what a weighting needs, and its options
+                opts = ", ".join(f"{o['name']}={o['default']}" for o in info["options"])
+                text += f" [needs {info['needs']}" + (f"; options {opts}]" if opts else "]")
+            comps.add_row(r.kind, e.name, e.plugin, escape(text))
     out.print(comps)
     if loaded.failures:
         bad = Table(title="failed to load (skipped)", title_justify="left", style="red")
@@ -75,3 +79,14 @@ def plugins(
         for f in loaded.failures:
             bad.add_row(f.name, escape(f.reason))
         out.print(bad)
+
+
+def _weighting_info(kind: str, component: object) -> dict:
+    """A weighting's ``needs`` (losses, gradients or representation) and options."""
+    if kind != "weighting":
+        return {}
+    options = [
+        {"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help}
+        for o in getattr(component, "options", ())
+    ]
+    return {"needs": getattr(component, "needs", "losses"), "options": options}

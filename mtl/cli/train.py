@@ -15,6 +15,7 @@ P_OPT = "Optimisation"
 P_RUN = "Run"
 P_TRANSFER = "Transfer learning"
 P_SEQ = "Encoders, auxiliary tasks, snippets"
+P_BAL = "Task balancing"
 
 
 @reports_errors
@@ -214,6 +215,22 @@ def train(
             rich_help_panel=P_SEQ,
         ),
     ] = None,
+    weighting: Annotated[
+        str | None,
+        typer.Option(
+            help="How task losses are balanced: ew (sum of losses), fixed, uw, pcgrad, ... (see 'mtl plugins'). \\[default: ew]",
+            rich_help_panel=P_BAL,
+        ),
+    ] = None,
+    weighting_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-w",
+            "--weighting-option",
+            help="Weighting option KEY=VALUE (repeatable), e.g. -w weights=1,0.5,2 (fixed).",
+            rich_help_panel=P_BAL,
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Training seed. \\[default: 0]", rich_help_panel=P_RUN)
     ] = None,
@@ -310,6 +327,8 @@ def train(
         "batch_order": batch_order,
         "log_format": log_format,
         "mlflow_uri": mlflow_uri,
+        "weighting": weighting,
+        "weighting_options": weighting_option or None,
     }
     loaded = plugins()
     if (resume is not None and str(resume) == "auto") or _launched_distributed():

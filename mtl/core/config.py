@@ -3,7 +3,8 @@
 Precedence: defaults < ``--config FILE.toml`` < flags. TOML keys are the flag names
 (``batch-size`` or ``batch_size``); dataset options go in a ``[dataset-options]``
 table (or ``dataset-options = ["n=100"]``), encoder options and task weights likewise
-in ``[encoder-options]`` and ``[task-weights]``.
+in ``[encoder-options]`` and ``[task-weights]``; the balancing method's options
+(``--weighting``) in ``[weighting-options]``.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class TrainConfig:
     batch_order: str = "random"
     log_format: str = "auto"
     mlflow_uri: str | None = None
+    weighting: str = "ew"
+    weighting_options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,10 +191,15 @@ def coerce(key: str, value: Any) -> Any:
         case "task_weights":
             raw = value if isinstance(value, dict) else split_assignments(_list(value, key))
             return {str(k): _number(v, f"task-weight {k}", float, 0.0) for k, v in raw.items()}
-        case "dataset_options" | "encoder_options":
+        case "dataset_options" | "encoder_options" | "weighting_options":
             if isinstance(value, dict):
                 return {str(k): v for k, v in value.items()}
             return split_assignments(_list(value, key))
+        case "weighting":
+            name = str(value).strip()
+            if not name:
+                raise UserError("'weighting' must name a method, e.g. ew, uw or pcgrad")
+            return name
         case "select_by":
             task, sep, metric = str(value).partition(":")
             if not sep or not task or not metric:
@@ -246,7 +254,7 @@ def build_config(
         if value is None:
             continue
         value = coerce(key, value)
-        if key in ("dataset_options", "encoder_options", "task_weights"):
+        if key in ("dataset_options", "encoder_options", "weighting_options", "task_weights"):
             merged[key] = {**merged.get(key, {}), **value}
         else:
             merged[key] = value

@@ -4,6 +4,10 @@
 what the architecture built on the encoder's output, its task output layers named
 ``head``. With ``snippets > 1`` each sequence is read as K snippets by the same model
 and the members are combined (:mod:`mtl.core.snippets`).
+
+Sharing (:mod:`mtl.core.sharing`): a shared encoder's parameters are shared, per-task
+encoders are task-specific, and the body declares its own. Only a shared encoder
+gives a shared representation: the body's when it has one, else the encoder's output.
 """
 
 from __future__ import annotations
@@ -56,6 +60,22 @@ class EncodedModel(nn.Module):
         self._penalised = [m for m in encoder.modules() if hasattr(m, "penalty")]
         if snippets > 1 and rule == "learned":
             self.combine_logits = nn.Parameter(torch.zeros(len(kinds), snippets))
+        self.shared_representation: torch.Tensor | None = None
+        if not callable(getattr(body, "shared_parameters", None)):
+            self.shared_parameters = None  # type: ignore[assignment]  # declares nothing
+
+    @property
+    def shared_encoder(self) -> bool:
+        return not isinstance(self.encoder, PerTaskEncoder)
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """A shared encoder's parameters, then the body's shared ones."""
+        own = list(self.encoder.parameters()) if self.shared_encoder else []
+        return own + list(self.body.shared_parameters())
+
+    def has_shared_representation(self) -> bool:
+        """Only with a shared encoder: per-task encoders split the computation first."""
+        return self.shared_encoder
 
     @property
     def rows_per_example(self) -> int:
@@ -64,7 +84,12 @@ class EncodedModel(nn.Module):
         return self.snippets + (1 if self.rule == "learned" else 0)
 
     def _run(self, batch) -> list[torch.Tensor]:
-        out = self.body(self.encoder(batch))
+        z = self.encoder(batch)
+        out = self.body(z)
+        rep = getattr(self.body, "shared_representation", None)
+        self.shared_representation = (
+            rep if rep is not None else (z if self.shared_encoder else None)
+        )
         penalties = [m.penalty for m in self._penalised if m.penalty is not None]
         self.penalty = sum(penalties) if penalties and self.training else None
         return out

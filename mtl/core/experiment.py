@@ -15,6 +15,7 @@ from torch import nn
 
 from mtl.core.architecture import Architecture, ModelSpec
 from mtl.core.auxiliary import add_auxiliary_tasks
+from mtl.core.balancing import build_weighting
 from mtl.core.config import TrainConfig
 from mtl.core.data import MultiTaskData, TaskSpec
 from mtl.core.dataset import Dataset
@@ -25,6 +26,7 @@ from mtl.core.options import resolve_options
 from mtl.core.plugins import Plugins
 from mtl.core.registry import did_you_mean, unknown_name_message, unknown_task_message
 from mtl.core.task_type import TaskType
+from mtl.core.weighting import Weighting
 
 
 @dataclass
@@ -62,6 +64,8 @@ class Experiment:
     encoder_options: dict[str, Any] = field(default_factory=dict)
     aux_tasks: list[str] = field(default_factory=list)
     task_weights: list[float] | None = None
+    weighting: Weighting | None = None
+    weighting_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def specs(self) -> list[TaskSpec]:
@@ -159,6 +163,7 @@ def prepare(
         )
     for name in config.report:
         reg.reporters.get(name)
+    reg.weightings.get(config.weighting)  # an unknown method fails before data is loaded
     device = resolve_device(config.device)
     wanted = config.tasks or list(dataset.default_tasks)
     specs = resolve_tasks(
@@ -214,6 +219,15 @@ def prepare(
         data.inputs.kind, data.inputs.dim, encoder_options, mean, std, config.stabilise
     )
     model = build_model(config, arch, encoder, enc_spec, model_spec, specs).to(device)
+    weighting, weighting_options = build_weighting(
+        config.weighting,
+        config.weighting_options,
+        reg.weightings,
+        [s.name for s in specs],
+        model,
+        config.arch,
+        config.seed,
+    )
     return Experiment(
         config=config,
         plugins=plugins,
@@ -229,6 +243,8 @@ def prepare(
         encoder_options=encoder_options,
         aux_tasks=aux_names,
         task_weights=weights,
+        weighting=weighting.to(device),
+        weighting_options=weighting_options,
     )
 
 

@@ -28,7 +28,7 @@ from mtl.core.errors import UserError
 from mtl.core.experiment import Experiment
 from mtl.core.plugins import Plugins
 from mtl.core.runs import RunDir, atomic_write
-from mtl.core.train import load_best
+from mtl.core.scoring import load_best
 
 THRESHOLD = 0.5
 ALL = "all"

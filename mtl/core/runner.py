@@ -26,7 +26,9 @@ from mtl.core.runs import (
     manifest,
     write_json,
 )
-from mtl.core.train import STOP_FILE, Trainer, score_checkpoint
+from mtl.core.scoring import score_checkpoint
+from mtl.core.sharing import check_sharing
+from mtl.core.train import STOP_FILE, Trainer
 from mtl.core.transfer import freeze, setup_transfer
 from mtl.dist import group
 from mtl.dist.env import warning_signal
@@ -46,6 +48,7 @@ def resolved_config(exp: Experiment, run_dir: Path) -> TrainConfig:
         tasks=exp.main_task_names,
         dataset_options=dict(exp.options),
         encoder_options=dict(exp.encoder_options),
+        weighting_options=dict(exp.weighting_options),
         lr=cfg.learning_rate,
         dropout=cfg.layer_dropout(),
         run_dir=str(run_dir),
@@ -89,6 +92,9 @@ def start_run(
     """Train a new run; everything is validated before the run directory is created."""
     exp = prepare(config, plugins)
     transfer = setup_transfer(config, exp.model)
+    if config.freeze != "none":  # frozen shared layers are not shared parameters to balance
+        where = f"{config.arch}' with --freeze '{config.freeze}"
+        check_sharing(exp.model, exp.weighting.needs, config.weighting, where)
     reporters = make_reporters(plugins, config, extra_reporters)
     path = Path(config.run_dir) if config.run_dir else default_run_dir(config.dataset, config.arch)
     path = Path(group.broadcast_object(str(path)))  # ranks agree on one directory

@@ -1,10 +1,11 @@
 """The trainer: batches on the device, masked multi-task loss, validation-only selection.
 
 One epoch is a shuffled pass over the training split in index slices; the loss of
-each task is averaged over its labelled examples in the batch and the task losses
-are summed. After every epoch the model is scored on a fixed training subset and on
+each task is averaged over its labelled examples in the batch (:mod:`mtl.core.losses`)
+and the run's weighting turns the task losses into one update
+(:mod:`mtl.core.step`; ``ew``, the default, sums them). After every epoch the model is scored on a fixed training subset and on
 the validation split; the best validation epoch is checkpointed and the test split
-is scored once, at the end, with that checkpoint.
+is scored once, at the end, with that checkpoint (:mod:`mtl.core.scoring`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from typing import Any
 
 import torch
 
-from mtl.core.batches import to_device
 from mtl.core.config import TrainConfig
 from mtl.core.errors import RunFailure, UserError
 from mtl.core.experiment import Experiment
-from mtl.core.metrics import mean_over_tasks
+from mtl.core.losses import DeviceData, batch_loss  # noqa: F401 (re-exported)
 from mtl.core.reporter import Reporter, RunInfo
 from mtl.core.runs import BEST, LAST, RESULTS, RunDir, write_json
+from mtl.core.scoring import evaluate_split, load_best, score_checkpoint  # noqa: F401 (re-exported)
+from mtl.core.step import TrainStep
 from mtl.core.weights import load_optimizer, load_weights
 from mtl.dist import group
 from mtl.dist.preempt import NONE, Flag, Preempted
@@ -60,140 +62,6 @@ def make_optimizer(config: TrainConfig, params: Any) -> torch.optim.Optimizer:
         return cls(params, **kwargs)
 
 
-def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-
-
-class DeviceData:
-    """Inputs, encoded targets, masks and split indices on the training device."""
-
-    def __init__(self, exp: Experiment):
-        dev = exp.device
-        data = exp.data
-        self.inputs = to_device(data.inputs, dev)
-        self.targets = [
-            tt.encode(spec, data.targets[spec.name], st).to(dev)
-            for spec, tt, st in zip(exp.specs, exp.task_types, exp.stats, strict=True)
-        ]
-        self.masks = [torch.as_tensor(data.masks[s.name]).to(dev) for s in exp.specs]
-        self.splits = {k: torch.as_tensor(v).to(dev) for k, v in data.splits.items()}
-
-
-def batch_loss(
-    exp: Experiment,
-    dd: DeviceData,
-    outputs: list[torch.Tensor],
-    idx: torch.Tensor,
-    whole: torch.Tensor | None = None,
-    world: int = 1,
-) -> torch.Tensor:
-    """Weighted sum over tasks of the mean loss over the batch's labelled examples, plus
-    the model's regularisation penalty (set by a training-mode forward, if any).
-
-    A model that reads each example as several rows (snippet ensembles in training)
-    says so with ``rows_per_example``; each row carries its example's labels. In a
-    distributed step ``idx`` is this rank's shard of the global batch ``whole``: task
-    losses are divided by the labelled count of ``whole`` and multiplied by ``world``,
-    so DDP's gradient average over ranks equals the gradient on the whole batch.
-    """
-    rows = getattr(exp.model, "rows_per_example", 1)
-    if rows > 1:
-        idx = idx.repeat_interleave(rows)
-        whole = whole.repeat_interleave(rows) if whole is not None else None
-    weights = exp.task_weights
-    total = outputs[0].new_zeros(())
-    for t, tt in enumerate(exp.task_types):
-        mask = dd.masks[t].index_select(0, idx)
-        labelled = mask.sum() if whole is None else dd.masks[t].index_select(0, whole).sum()
-        per_example = tt.loss(outputs[t], dd.targets[t].index_select(0, idx))
-        task_loss = (per_example * mask).sum() / labelled.clamp(min=1)
-        total = total + (task_loss if weights is None else weights[t] * task_loss)
-    if world > 1:
-        total = total * world
-    penalty = getattr(exp.model, "penalty", None)
-    if penalty is not None:
-        total = total + penalty
-    return total
-
-
-def shard_loss(
-    exp: Experiment, dd: DeviceData, model: Any, idx: torch.Tensor, rank: int, world: int
-) -> torch.Tensor:
-    """This rank's share of the global batch ``idx``, scaled so that DDP's gradient
-    average over ranks equals the gradient of :func:`batch_loss` on the whole batch.
-
-    Every rank holds all masks, so the number of labelled examples per task in the
-    global batch is known without communication. Task weights, snippet rows and the
-    encoder's penalty apply as in a single process.
-    """
-    part = torch.tensor_split(idx, world)[rank]
-    return batch_loss(exp, dd, model(dd.inputs.take(part)), part, whole=idx, world=world)
-
-
-@torch.no_grad()
-def evaluate_split(
-    exp: Experiment,
-    dd: DeviceData,
-    rows: torch.Tensor,
-    details: bool = False,
-    shard: bool = False,
-) -> tuple[dict[str, dict[str, Any]], float]:
-    """Metrics per task (original units) and the mean training loss over ``rows``.
-
-    ``shard`` (every rank of a distributed run calls it): each rank scores every
-    ``world_size``-th row and the outputs are gathered, so every rank gets the
-    metrics of all ``rows`` for a ``1 / world_size`` share of the forward passes."""
-    ctx = group.context()
-    shard = shard and ctx.distributed
-    mine = rows[ctx.rank :: ctx.world_size] if shard else rows
-    model = exp.model
-    was_training = model.training
-    model.eval()
-    bs = exp.config.eval_batch_size
-    chunks: list[list[torch.Tensor]] = [[] for _ in exp.specs]
-    loss_sum, batches = 0.0, 0
-    for start in range(0, len(mine), bs):
-        idx = mine[start : start + bs]
-        outputs = model(dd.inputs.take(idx))
-        loss_sum += float(batch_loss(exp, dd, outputs, idx)) * len(idx)
-        batches += len(idx)
-        for t, out in enumerate(outputs):
-            chunks[t].append(out)
-    model.train(was_training)
-    outs = [
-        torch.cat(c) if c else torch.zeros(0, tt.output_dim(spec))
-        for c, spec, tt in zip(chunks, exp.specs, exp.task_types, strict=True)
-    ]
-    if shard:
-        outs, loss_sum, batches = _gather_shards(outs, loss_sum, batches, len(rows))
-    rows_np = rows.cpu().numpy()
-    result = {}
-    for t, (spec, tt, st) in enumerate(zip(exp.specs, exp.task_types, exp.stats, strict=True)):
-        pred = tt.decode(spec, outs[t], st)
-        labelled = exp.data.masks[spec.name][rows_np]
-        y = exp.data.targets[spec.name][rows_np][labelled]
-        metrics = tt.evaluate(spec, y, pred[labelled])
-        metrics["n"] = int(labelled.sum())
-        result[spec.name] = metrics if details else scalar_metrics(metrics)
-    return result, (loss_sum / batches if batches else math.nan)
-
-
-def _gather_shards(
-    outs: list[torch.Tensor], loss_sum: float, batches: int, n: int
-) -> tuple[list[torch.Tensor], float, int]:
-    """Every rank's outputs back in row order (rank ``r`` scored rows ``r::world``),
-    with the loss sums and counts added up."""
-    parts = group.gather_objects(([o.cpu() for o in outs], loss_sum, batches))
-    world = len(parts)
-    full = []
-    for t, out in enumerate(outs):
-        whole = torch.empty((n, *out.shape[1:]), dtype=out.dtype)
-        for r, (shard_outs, _, _) in enumerate(parts):
-            whole[r::world] = shard_outs[t]
-        full.append(whole)
-    return full, sum(p[1] for p in parts), sum(p[2] for p in parts)
-
-
 def rng_state() -> dict[str, Any]:
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -225,10 +93,14 @@ class Trainer:
         self.dd = DeviceData(exp)
         # frozen parameters (transfer learning, --freeze) stay out of the optimiser
         self.trainable = [p for p in exp.model.parameters() if p.requires_grad]
-        self.optimizer = make_optimizer(exp.config, self.trainable)
+        # a weighting's learnable weights: their own group, no weight decay, not in DDP
+        own = [p for p in exp.weighting.parameters() if p.requires_grad]
+        groups = [{"params": own, "weight_decay": 0.0}] if own else []
+        self.optimizer = make_optimizer(exp.config, [{"params": self.trainable}, *groups])
         # distributed runs: the DDP-wrapped model for training steps, rank-own dropout draws
         self.dist = group.context()
         self.net = group.wrap(exp.model)
+        self.step = TrainStep(exp, self.dd, self.net, self.trainable, self.optimizer)
         if self.dist.rank:
             torch.manual_seed(exp.config.seed * 1_000_003 + self.dist.rank)
         self.flag = Flag()  # set by the preemption signal handlers (see mtl.dist.preempt)
@@ -249,6 +121,7 @@ class Trainer:
             "model": self.exp.model.state_dict(),
             "task_stats": self.exp.stats,
             "epoch": self.epoch,
+            "weighting": self.exp.weighting.state_dict(),
         }
         if full:
             state |= {
@@ -287,6 +160,8 @@ class Trainer:
             )
         load_weights(self.exp.model, state["model"], path, self.run.path)
         load_optimizer(self.optimizer, state["optimizer"], path)
+        if "weighting" in state:  # runs from before weightings used equal weighting
+            self.exp.weighting.load_state_dict(state["weighting"])
         set_rank_rng_state(state, self.dist.rank)
         self.partial = state.get("partial")
         self.epoch = int(state["epoch"])
@@ -297,10 +172,11 @@ class Trainer:
 
     # --- the loop ----------------------------------------------------------------
     def _train_epoch(self) -> tuple[float, float, int]:
-        exp, dd, model, opt = self.exp, self.dd, self.net, self.optimizer
+        exp, dd, opt = self.exp, self.dd, self.optimizer
         train = dd.splits["train"]
-        world, rank = self.dist.world_size, self.dist.rank
+        world = self.dist.world_size
         bs = exp.config.batch_size * world  # the global batch: per-rank batch x ranks
+        per_epoch = math.ceil(len(train) / bs)
         order = torch.randperm(
             len(train),
             generator=torch.Generator().manual_seed(exp.config.seed * 100_003 + self.epoch),
@@ -309,7 +185,7 @@ class Trainer:
         if exp.config.batch_order == "bucketed":
             lengths = getattr(dd.inputs, "lengths", None)  # sequence inputs only
             perm = bucket_by_length(lengths, perm, bs, exp.config.seed * 100_003 + self.epoch)
-        model.train()
+        self.net.train()
         clip = exp.config.clip_grad_norm
         loss_sum = torch.zeros((), device=exp.device)
         steps = 0
@@ -317,6 +193,8 @@ class Trainer:
         if self.partial is not None:
             p, self.partial = self.partial, None
             first, steps, carried, before = p["position"], p["steps"], p["loss"], p["seconds"]
+            if "stats" in p:
+                self.step.stats.load(p["stats"])
             if world == 1:  # continue the very float32 sum an uninterrupted epoch builds
                 loss_sum += carried
                 carried = 0.0
@@ -325,16 +203,12 @@ class Trainer:
             if self._stop_requested() != NONE:
                 seconds = before + time.perf_counter() - start
                 self._preempt(s, step, steps, carried + self._global_sum(loss_sum), seconds)
-            idx = perm[s : s + bs]
-            if world > 1:
-                loss = shard_loss(exp, dd, model, idx, rank, world)
-            else:
-                loss = batch_loss(exp, dd, model(dd.inputs.take(idx)), idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip is not None:  # DDP has averaged the gradients: every rank clips alike
+            # gradients of the global batch, as the run's weighting combines them
+            loss = self.step(perm[s : s + bs], self.epoch, (self.epoch - 1) * per_epoch + step)
+            if clip is not None:  # the gradients are global: every rank clips alike
                 torch.nn.utils.clip_grad_norm_(self.trainable, clip)
             opt.step()
+            self.step.after_step()
             loss_sum += loss.detach()
             steps += 1
             for r in self.batch_reporters:
@@ -369,6 +243,7 @@ class Trainer:
         """Checkpoint the unfinished epoch at ``position`` and stop every rank."""
         kind = self._stop_requested()
         self.partial = {"position": position, "steps": steps, "loss": loss, "seconds": seconds}
+        self.partial["stats"] = self.step.stats.state()
         self.epoch -= 1  # last.pt's epoch counts finished epochs
         self._save(LAST, full=True)
         self.epoch += 1
@@ -398,6 +273,7 @@ class Trainer:
         while self.status == "running" and self.epoch < cfg.epochs:
             self.epoch += 1
             loss, seconds, samples = self._train_epoch()
+            balance = self.step.end_epoch(self.epoch)  # the method's epoch statistics
             # every rank scores a share of the rows and gets all the metrics
             started = time.perf_counter()
             train_metrics, _ = evaluate_split(exp, self.dd, self.train_eval_rows, shard=True)
@@ -414,6 +290,7 @@ class Trainer:
                     "eval_samples": len(self.train_eval_rows),
                     "eval_seconds": eval_seconds,
                     "tasks": train_metrics,
+                    **balance,
                 },
                 {"epoch": self.epoch, "split": "val", "loss": val_loss, "tasks": val_metrics},
             ]
@@ -452,6 +329,8 @@ class Trainer:
         results |= {
             "status": self.status,
             "epochs_run": self.epoch,
+            "weighting": exp.config.weighting,
+            "weighting_options": exp.weighting_options,
             "train_seconds": train_seconds,
             "samples_per_second": train_samples / train_seconds if train_seconds else None,
         }
@@ -459,50 +338,6 @@ class Trainer:
         for r in self.reporters:
             r.on_end(results)
         return results
-
-
-def load_best(exp: Experiment, run: RunDir) -> int:
-    """Load ``best.pt`` into ``exp`` (weights and task statistics); its epoch."""
-    state = run.load_checkpoint(BEST, map_location=exp.device)
-    load_weights(exp.model, state["model"], run.file(BEST), run.path)
-    exp.stats = state["task_stats"]
-    return int(state["epoch"])
-
-
-def score_checkpoint(
-    exp: Experiment,
-    run: RunDir,
-    dd: DeviceData | None = None,
-    splits: tuple[str, ...] = ("val", "test"),
-) -> dict[str, Any]:
-    """Load ``best.pt`` into the model and score ``splits`` (what ``results.json`` holds)."""
-    epoch = load_best(exp, run)
-    dd = dd or DeviceData(exp)
-    out: dict[str, Any] = {
-        "selected_epoch": epoch,
-        "select_by": f"{exp.selection.task}:{exp.selection.metric}",
-        "higher_is_better": exp.selection.higher_is_better,
-    }
-    main = exp.main_task_names
-    members = getattr(exp.model, "snippets", 1)
-    for split in splits:
-        metrics, loss = evaluate_split(exp, dd, dd.splits[split], details=True)
-        out[split] = {k: v for k, v in metrics.items() if k in main}
-        out[f"{split}_loss"] = loss
-        if any("spearman" in m for m in out[split].values()):
-            out[f"{split}_mean_spearman"] = mean_over_tasks(out[split], "spearman")
-        if exp.aux_tasks:
-            out[f"{split}_aux"] = {k: v for k, v in metrics.items() if k not in main}
-        if members > 1:
-            out[f"{split}_members"] = []
-            try:
-                for k in range(members):
-                    exp.model.member = k
-                    scored, _ = evaluate_split(exp, dd, dd.splits[split], details=True)
-                    out[f"{split}_members"].append({t: scored[t] for t in main})
-            finally:
-                exp.model.member = None
-    return out
 
 
 BUCKET_BATCHES = 50

@@ -55,6 +55,13 @@ class StepInfo:
     ``(k, P)`` rows of per-task gradients (``None`` for loss-level methods).
     ``epoch`` counts from 1; ``step`` is the global step within the run, from 0.
     Epoch-level statistics (DWA) arrive through :meth:`Weighting.end_epoch`.
+
+    ``losses`` are ``c_i * loss_i`` (``c`` the fixed ``--task-weight``s, 1 by default).
+    Jacobian row ``i`` is task ``i``'s gradient (tasks in training order: ``--tasks``,
+    then auxiliary tasks); gradient methods' columns are the flattened parameters of
+    the model's ``shared_parameters()`` in that order (see :mod:`mtl.core.sharing`),
+    representation methods' the global batch's representation rows in batch order.
+    Treat every tensor here as read-only (they may share storage with the step's).
     """
 
     losses: torch.Tensor
@@ -102,6 +109,15 @@ class Weighting(nn.Module, ABC):
     @abstractmethod
     def combine(self, info: StepInfo) -> Combination:
         """Task weights or a combined shared gradient for this step."""
+
+    def static_weights(self) -> list[float] | None:
+        """Weights that never change (``ew``, ``fixed``), or ``None`` (the default).
+
+        A loss-level method that returns them is trained on the plain path: one
+        backward of ``sum_i c_i * w_i * loss[i]``, exactly the trainer without a
+        weighting; :meth:`combine`, :meth:`after_step` and :meth:`end_epoch` are then
+        not called during training."""
+        return None
 
     def after_step(self) -> None:  # noqa: B027
         """Called after every optimiser step (e.g. to renormalise learnable weights)."""

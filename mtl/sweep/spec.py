@@ -49,6 +49,8 @@ MANAGED = {"run_dir", "tasks"}  # set per item
 SINGLE = "single-task"  # baselines: a pattern of T's, one per hidden layer
 TASK_SET = "task_set"
 OPTION_PREFIX = "dataset_options."
+WEIGHTING_PREFIX = "weighting_options."
+PREFIXES = {OPTION_PREFIX: "dataset_options", WEIGHTING_PREFIX: "weighting_options"}
 
 
 def _key(key: str) -> str:
@@ -147,6 +149,8 @@ class Sweep:
                 )
             for name in cfg.report:
                 reg.reporters.get(name)
+            method = reg.weightings.get(cfg.weighting)
+            resolve_options(method.options, cfg.weighting_options, f"weighting '{cfg.weighting}'")
             if key in checked:
                 continue
             checked.add(key)
@@ -191,7 +195,8 @@ def _table(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
 
 def _apply_sets(raw: dict[str, Any], sets: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """``--set KEY=VALUE``: top-level keys, ``axes.X``, ``task-sets.X`` and
-    ``dataset-options.X`` go into ``raw``; anything else is a [base] key, returned."""
+    ``dataset-options.X`` / ``weighting-options.X`` go into ``raw``; anything else is a
+    [base] key, returned."""
     base: dict[str, Any] = {}
     for assignment in sets:
         key, sep, value = assignment.partition("=")
@@ -204,8 +209,8 @@ def _apply_sets(raw: dict[str, Any], sets: tuple[str, ...] | list[str]) -> dict[
             table[rest] = [v.strip() for v in value.split(",")] if head == "axes" else value
         elif key in ("name", "description", "target", "baselines", "runs-dir"):
             raw[key] = value
-        elif _key(head) == "dataset_options" and dot:
-            base.setdefault("dataset-options", {})[rest] = value
+        elif _key(head) in ("dataset_options", "weighting_options") and dot:
+            base.setdefault(head, {})[rest] = value
         else:
             base[key] = value
     return base
@@ -227,7 +232,7 @@ def _base(table: dict[str, Any], where: str) -> dict[str, Any]:
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
-        if key == "dataset_options":
+        if key in ("dataset_options", "weighting_options"):
             out[key] = {**out.get(key, {}), **value}
         else:
             out[key] = value
@@ -248,14 +253,13 @@ def _axis_values(name: str, values: Any, task_sets: dict[str, list[str]], where:
                     f"{', '.join(task_sets) or 'none (add a [task-sets] table)'}"
                 )
         out = list(values)
-    elif name.startswith(OPTION_PREFIX):
+    elif _prefix(name):
         out = list(values)
     else:
         out = [coerce(name, v) for v in values]
-        if name == "dataset_options":
-            raise UserError(
-                f"axis 'dataset-options' in {where}: name one option, e.g. axes.'dataset-options.n'"
-            )
+        if name in ("dataset_options", "weighting_options"):
+            flag = _flag(name)
+            raise UserError(f"axis '{flag}' in {where}: name one option, e.g. axes.'{flag}.n'")
     if len({repr(v) for v in out}) != len(out):
         raise UserError(f"axis '{_flag(name)}' in {where} repeats a value: {out}")
     return out
@@ -264,12 +268,14 @@ def _axis_values(name: str, values: Any, task_sets: dict[str, list[str]], where:
 def _axes(table: dict[str, Any], task_sets: dict[str, list[str]], where: str) -> dict[str, list]:
     axes: dict[str, list[Any]] = {}
     valid = sorted(
-        [_flag(k) for k in KEYS if k not in MANAGED] + ["task-set", "dataset-options.KEY"]
+        [_flag(k) for k in KEYS if k not in MANAGED]
+        + ["task-set", "dataset-options.KEY", "weighting-options.KEY"]
     )
     for key, values in table.items():
         k = _key(key)
-        if k.startswith(OPTION_PREFIX) and len(k) > len(OPTION_PREFIX):
-            k = OPTION_PREFIX + key.split(".", 1)[1].strip()
+        prefix = _prefix(k)
+        if prefix and len(k) > len(prefix):
+            k = prefix + key.split(".", 1)[1].strip()
         elif k in MANAGED or (k not in KEYS and k != TASK_SET):
             raise UserError(
                 f"unknown axis '{key}' in {where}{did_you_mean(key, valid)}; valid axes: "
@@ -357,15 +363,16 @@ def _config(sweep: Sweep, point: dict[str, Any], tasks: list[str], arch: str | N
     for key, value in point.items():
         if key == TASK_SET:
             continue
-        if key.startswith(OPTION_PREFIX):
-            opts = dict(values.get("dataset_options", {}))
-            opts[key[len(OPTION_PREFIX) :]] = value
-            values["dataset_options"] = opts
+        prefix = _prefix(key)
+        if prefix:
+            table = PREFIXES[prefix]
+            values[table] = {**values.get(table, {}), key[len(prefix) :]: value}
         else:
             values[key] = value
     if arch == SINGLE:  # nothing shared: 'none' (TTTT), or one T per hidden layer
         layers = len(values.get("widths") or TrainConfig().widths)
         values["arch"] = "none" if layers == 4 else "T" * layers
+        values["weighting"], values["weighting_options"] = "ew", {}  # one task: nothing to balance
     elif arch is not None:
         values["arch"] = arch
     values["tasks"] = list(tasks)
@@ -394,7 +401,11 @@ def expand(sweep: Sweep) -> list[Item]:
         single_tasks = list(
             dict.fromkeys(t for s in sweep.axes[TASK_SET] for t in sweep.task_sets[s])
         )
-    rest = [n for n in names if n not in (TASK_SET, "arch")]
+    rest = [
+        n
+        for n in names
+        if n not in (TASK_SET, "arch", "weighting") and not n.startswith(WEIGHTING_PREFIX)
+    ]
     for combo in itertools.product(*(sweep.axes[n] for n in rest)):
         point = dict(zip(rest, combo, strict=True))
         for task in single_tasks:
@@ -406,8 +417,13 @@ def expand(sweep: Sweep) -> list[Item]:
     return items
 
 
+def _prefix(key: str) -> str | None:
+    """The option-table prefix ``key`` starts with (``dataset_options.``, ...), if any."""
+    return next((p for p in PREFIXES if key.startswith(p)), None)
+
+
 def _label(key: str) -> str:
-    return key.replace(".", "_") if key.startswith(OPTION_PREFIX) else key
+    return key.replace(".", "_") if _prefix(key) else key
 
 
 def _label_value(value: Any) -> Any:

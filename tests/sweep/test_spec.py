@@ -192,3 +192,53 @@ def test_shipped_sequence_studies_expand_validate_and_switch_to_real_data():
     assert {(i.config.dataset_options["view"], i.config.dataset_options["beat"]) for i in views.items} == {
         (v, b) for v in ("mel", "chroma", "fused") for b in (False, True)
     }  # fmt: skip
+
+
+WEIGHTINGS = """
+target = "pop"
+[base]
+dataset = "synthetic"
+widths = "8,8,4,4"
+weighting = "fixed"
+[task-sets]
+tight = "pop,ballad"
+[axes]
+"weighting-options.weights" = ["1,2", "2,1"]
+seed = [0, 1]
+"""
+
+
+def test_weighting_and_its_options_are_axes_and_baselines_use_ew(tmp_path):
+    sweep = load_sweep(write(tmp_path, WEIGHTINGS))
+    multi = [i for i in sweep.items if i.kind == "multi"]
+    assert len(multi) == 4
+    assert multi[1].labels["weighting_options_weights"] == "1,2"
+    assert multi[1].config.weighting == "fixed"
+    assert multi[1].config.weighting_options == {"weights": "1,2"}
+    assert multi[-1].config.weighting_options == {"weights": "2,1"}
+    single = [i for i in sweep.items if i.kind == "single"]
+    # one baseline per task and seed: the weighting axes do not multiply them
+    assert len(single) == 4
+    assert all(i.config.weighting == "ew" and i.config.weighting_options == {} for i in single)
+    over = load_sweep(write(tmp_path, WEIGHTINGS), ("weighting-options.weights=3,3",))
+    assert over.base["weighting_options"] == {"weights": "3,3"}
+    methods = WEIGHTINGS.replace(
+        '"weighting-options.weights" = ["1,2", "2,1"]', 'weighting = ["ew", "fixed"]'
+    )
+    sweep = load_sweep(write(tmp_path, methods))
+    assert [i.config.weighting for i in sweep.items if i.kind == "multi"] == ["ew"] * 2 + [
+        "fixed"
+    ] * 2
+    assert len([i for i in sweep.items if i.kind == "single"]) == 4
+    plugins = load_plugins(env={"MTL_PLUGINS": ""})
+    load_sweep(write(tmp_path, WEIGHTINGS)).validate(plugins)
+
+
+def test_sweep_validation_checks_weighting_names_and_options(tmp_path):
+    plugins = load_plugins(env={"MTL_PLUGINS": ""})
+    text = WEIGHTINGS.replace('"fixed"', '"fixd"')
+    with pytest.raises(UserError, match="unknown weighting 'fixd' .did you mean 'fixed'"):
+        load_sweep(write(tmp_path, text)).validate(plugins)
+    text = WEIGHTINGS.replace('"weighting-options.weights"', '"weighting-options.weight"')
+    with pytest.raises(UserError, match="unknown option 'weight' for weighting 'fixed'"):
+        load_sweep(write(tmp_path, text)).validate(plugins)

@@ -3,6 +3,10 @@
 Leading shared layers run once per batch; task-specific layers of all tasks run as
 one batched product; a shared layer after task-specific ones applies the same
 weights to every task's stream (as the founding study did).
+
+The model declares what it shares (the contract of :mod:`mtl.core.sharing`): every S
+layer's parameters, and, when the pattern starts with S, the activation after the
+last leading S layer as the shared representation.
 """
 
 from __future__ import annotations
@@ -49,11 +53,26 @@ class SharingNet(nn.Module):
             nn.Dropout(p) if p > 0 else nn.Identity() for p in spec.dropout
         )
         self.head = TaskLinear(tasks, w[-1], max(self.output_dims))
+        # layers 0..split-1 are shared by every task's stream (split 0: none)
+        self.split = len(pattern) - len(pattern.lstrip("S"))
+        self.shared_representation: torch.Tensor | None = None
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters of every S layer (the first layer's when the pattern starts with S)."""
+        layers = [self.first, *self.hidden]
+        return [p for i, m in enumerate(layers) if self.pattern[i] == "S" for p in m.parameters()]
+
+    def has_shared_representation(self) -> bool:
+        return self.split > 0
 
     def forward(self, batch) -> list[torch.Tensor]:
         h = self.dropout[0](torch.relu(self.first(batch)))
-        for layer, drop in zip(self.hidden, self.dropout[1:], strict=True):
+        if self.split == 1:
+            self.shared_representation = h
+        for i, (layer, drop) in enumerate(zip(self.hidden, self.dropout[1:], strict=True)):
             h = drop(torch.relu(layer(h)))
+            if i + 2 == self.split:
+                self.shared_representation = h
         out = self.head(h)
         return [out[t, :, :k] for t, k in enumerate(self.output_dims)]
 

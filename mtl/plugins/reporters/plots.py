@@ -1,4 +1,6 @@
-"""Learning curves per task (train vs validation) as PNG, written at the end of a run."""
+"""Learning curves per task (train vs validation) as PNG, written at the end of a run;
+with a balancing method (``--weighting`` other than ``ew``), each task's mean weight by
+epoch and the mean pairwise gradient cosine (gradient methods) in a second PNG."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from mtl.core.reporter import Reporter, RunInfo
 from mtl.core.runs import RunDir
 
 FILE = "learning_curves.png"
+WEIGHTS_FILE = "task_weights.png"
 
 
 def plot_learning_curves(
@@ -48,8 +51,46 @@ def plot_learning_curves(
     return save_png(fig, path)
 
 
+def plot_task_weights(records: list[dict[str, Any]], path: Path, title: str = "") -> Path | None:
+    """Each task's mean weight by epoch and, where recorded, the mean pairwise cosine
+    between task gradients; ``None`` (nothing written) when no epoch has either."""
+    train = [r for r in records if r["split"] == "train"]
+    weighted = [r for r in train if r.get("weights")]
+    cosines = [
+        (r["epoch"], r["gradient_cosine"]) for r in train if r.get("gradient_cosine") is not None
+    ]
+    if not weighted and not cosines:
+        return None
+    plt = pyplot()
+    cols = 1 + bool(cosines)
+    fig, axes = plt.subplots(1, cols, figsize=(4.8 * cols, 3.4), squeeze=False)
+    ax = axes[0, 0]
+    tasks = list(weighted[0]["weights"]) if weighted else []
+    for task in tasks:
+        pts = [(r["epoch"], r["weights"][task]) for r in weighted]
+        ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=task)
+    ax.set_title("mean task weight")
+    ax.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+    if tasks:
+        ax.legend(fontsize=8)
+    if cosines:
+        ax = axes[0, 1]
+        ax.plot(*zip(*cosines, strict=True), marker="o", ms=3, color="black")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_title("mean pairwise gradient cosine")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return save_png(fig, path)
+
+
 class PlotsReporter(Reporter):
-    description = f"learning curves per task, train vs validation ({FILE})"
+    description = (
+        f"learning curves per task, train vs validation ({FILE}); task weights by epoch "
+        f"with a balancing method ({WEIGHTS_FILE})"
+    )
 
     def on_start(self, info: RunInfo) -> None:
         self.info = info
@@ -64,3 +105,6 @@ class PlotsReporter(Reporter):
             results["selected_epoch"],
             title,
         )
+        method = self.info.config.get("weighting", "ew")
+        if method != "ew":
+            plot_task_weights(run.metrics(), run.file(WEIGHTS_FILE), f"{title} · {method}")

@@ -8,7 +8,10 @@ from importlib import import_module
 
 from mtl import hookimpl
 
-BUILTINS: dict[str, str] = {}
+BUILTINS: dict[str, str] = {
+    "ew": "ew:EqualWeighting",
+    "fixed": "fixed:FixedWeighting",
+}
 
 
 @hookimpl

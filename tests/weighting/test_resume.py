@@ -1,0 +1,85 @@
+"""Exact resume with a weighting's state: preempted mid-epoch at a known step, then
+interrupted after an epoch, then finished == uninterrupted (every weighting with
+parameters, buffers, extra state or random draws; parametrised over the registry)."""
+
+import os
+import signal
+
+import pytest
+import torch
+
+from mtl.core.config import TrainConfig
+from mtl.core.reporter import TIMING_KEYS, Reporter
+from mtl.core.runner import resume_run, start_run
+from mtl.dist.preempt import Preempted
+
+SMALL = {"n": 200, "dim": 300, "density": 0.05}
+
+
+def config(tmp_path, name, method, **kw):
+    return TrainConfig(
+        dataset="synthetic",
+        dataset_options=dict(SMALL),
+        tasks=["pop", "ballad", "loudness"],
+        widths=[12, 12, 6, 6],
+        batch_size=32,
+        epochs=3,
+        report=[],
+        device="cpu",
+        weighting=method,
+        run_dir=str(tmp_path / name),
+        **kw,
+    )
+
+
+class SignalAt(Reporter):
+    """Sends the preemption warning to this process at a known step (as SLURM would)."""
+
+    def __init__(self, epoch, step):
+        self.at = (epoch, step)
+
+    def on_batch(self, epoch, step, loss):
+        if (epoch, step) == self.at:
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+
+class InterruptAfter(Reporter):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch(self, epoch, records, improved):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def strip(records):
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in records]
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(
+    tmp_path, plugins, stateful_method, monkeypatch, required
+):
+    monkeypatch.setenv("MTL_REQUEUE", "0")
+    opts = required(stateful_method, 3)
+    full_run, full = start_run(
+        config(tmp_path, "full", stateful_method, weighting_options=opts), plugins
+    )
+    cut = config(tmp_path, "cut", stateful_method, weighting_options=opts)
+    with pytest.raises(Preempted):  # mid-epoch 1, before step 3
+        start_run(cut, plugins, extra_reporters=[SignalAt(1, 2)])
+    state = torch.load(tmp_path / "cut" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["partial"]["position"] == 3 * 32 and "stats" in state["partial"]
+    with pytest.raises(KeyboardInterrupt):  # after epoch 2
+        resume_run(tmp_path / "cut", plugins, extra_reporters=[InterruptAfter(2)])
+    resumed_run, resumed = resume_run(tmp_path / "cut", plugins)
+    assert strip(resumed_run.metrics()) == strip(full_run.metrics())
+    for key in ("selected_epoch", "val", "test", "epochs_run", "weighting"):
+        assert resumed[key] == full[key], key
+    end_full = torch.load(full_run.file("checkpoints/last.pt"), weights_only=True)["weighting"]
+    end_cut = torch.load(resumed_run.file("checkpoints/last.pt"), weights_only=True)["weighting"]
+    assert end_full.keys() == end_cut.keys()
+    for key, value in end_full.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, end_cut[key]), key
+        else:
+            assert repr(value) == repr(end_cut[key]), key
