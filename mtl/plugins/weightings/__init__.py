@@ -8,7 +8,16 @@ from importlib import import_module
 
 from mtl import hookimpl
 
-BUILTINS: dict[str, str] = {}
+BUILTINS: dict[str, str] = {
+    "rlw": "rlw:RandomLossWeighting",
+    "uw": "uw:UncertaintyWeighting",
+    "dwa": "dwa:DynamicWeightAverage",
+    "gls": "gls:GeometricLossStrategy",
+    "imtl-l": "imtl_l:ImpartialLossWeighting",
+    "famo": "famo:FastAdaptiveMultitask",
+    "stch": "stch:SmoothTchebycheff",
+    "gradnorm": "gradnorm:GradNorm",
+}
 
 
 @hookimpl
