@@ -213,3 +213,27 @@ def test_stch_small_mu_puts_the_weight_on_the_worst_task():
     method.combine(info([1.0, 1.0]))  # nadir = first losses
     weights = method.combine(info([0.5, 0.9], step=1)).weights
     torch.testing.assert_close(weights, torch.tensor([0.0, 2 / 0.9]))
+
+
+def test_famo_a_returning_task_waits_one_step_before_its_logit_moves():
+    method = build("famo", 3, lr=1.0, gamma=0.1)
+    method.combine(info([1.0, 1.0, 1.0]))
+    method.combine(info([0.5, 0.0, 0.8], [True, False, True], step=1))
+    assert method.logits[1] == 0 and method.logits[0] != 0
+    # back at step 2: its last loss is from step 0, not the previous step: no update
+    method.combine(info([0.4, 0.2, 0.7], step=2))
+    assert method.logits[1] == 0
+    method.combine(info([0.3, 0.1, 0.6], step=3))
+    assert method.logits[1] != 0
+
+
+def test_stch_a_task_unlabelled_in_the_last_warm_up_epoch_takes_its_first_loss_as_nadir():
+    method = build("stch", 2, warmup_epochs=1)
+    method.combine(info([2.0, 0.0], [True, False], epoch=1))
+    assert torch.isnan(method.nadir()[1])
+    weights = method.combine(info([2.0, 3.0], epoch=2)).weights
+    torch.testing.assert_close(method.nadir(), torch.tensor([2.0, 3.0], dtype=torch.float64))
+    # both at their nadir: f = 0, softmax uniform, w = 2 * 0.5 / L
+    torch.testing.assert_close(weights, torch.tensor([0.5, 1 / 3]))
+    method.combine(info([1.0, 1.0], epoch=2, step=2))
+    torch.testing.assert_close(method.nadir(), torch.tensor([2.0, 3.0], dtype=torch.float64))
