@@ -63,7 +63,7 @@ class GradNorm(Weighting):
         norms = info.jacobian.detach()[idx].norm(dim=1).to(w.device, w.dtype)
         gn = torch.stack([self.task_weights[i] for i in idx]) * norms
         rate = losses[idx] / self.initial_losses[idx].clamp_min(EPS)
-        rel = (rate / rate.mean()).to(gn.device, gn.dtype)
+        rel = (rate / rate.mean().clamp_min(EPS)).to(gn.device, gn.dtype)
         target = (gn.mean() * rel ** self.opts["alpha"]).detach()
         return Combination(weights=weights, loss=(gn - target).abs().sum())
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import torch
-from weighting_steps import build, drive, method_class, play, scenario, subset
+from weighting_steps import build, drive, method_class, moved, play, scenario, subset
 
 from mtl.core.errors import UserError
 from mtl.core.plugins import load_plugins
@@ -128,3 +128,14 @@ def test_state_dict_resumes_the_exact_sequence_of_weights(name):
         assert not torch.equal(fresh, reference[5:]) or name == "gls"
     else:  # random: another seed gives another sequence
         assert not torch.equal(drive(make(name, 3, seed=4), steps), reference)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", METHODS)
+def test_on_a_cuda_device_the_weights_match_the_cpu_ones(name):
+    steps = scenario(3, absent=[(4, 1)])
+    reference = drive(make(name, 3, seed=2), steps)
+    method = make(name, 3, seed=2).to("cuda")
+    weights = drive(method, moved(steps, "cuda"))
+    assert weights.device.type == "cuda"
+    torch.testing.assert_close(weights.cpu(), reference, rtol=1e-5, atol=1e-6)

@@ -91,6 +91,20 @@ def subset(steps: list[Step], keep: list[int]) -> list[Step]:
     ]
 
 
+def moved(steps: list[Step], device: str) -> list[Step]:
+    """The scenario with every tensor on ``device``."""
+    return [
+        Step(
+            s.losses.to(device),
+            s.present.to(device),
+            s.epoch,
+            s.jacobian.to(device),
+            None if s.epoch_means is None else s.epoch_means.to(device),
+        )
+        for s in steps
+    ]
+
+
 def play(method: Weighting, s: Step, index: int) -> torch.Tensor:
     """One step: combine, train the method's parameters, after_step, end_epoch."""
     jac = s.jacobian if method.needs != "losses" else None
