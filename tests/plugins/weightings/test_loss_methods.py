@@ -77,10 +77,13 @@ def test_imtl_l_weights_and_the_closed_form_gradient_of_its_scales():
     assert comb.loss.item() == pytest.approx((torch.exp(s) * losses - s).sum().item())
 
 
-def test_imtl_l_absent_task_scale_gets_no_gradient_at_all():
-    method = build("imtl-l", 2)
+@pytest.mark.parametrize("name", ["uw", "imtl-l"])
+def test_an_absent_tasks_parameter_gets_no_gradient_at_all(name):
+    method = build(name, 2)
     method.combine(info([1.0, 0.0], [True, False])).loss.backward()
-    assert method.scales[0].grad is not None and method.scales[1].grad is None
+    first, second = method.parameters()
+    assert first.grad is not None and second.grad is None  # Adam skips it entirely
+    assert method.combine(info([0.0, 0.0], [False, False])).loss is None
 
 
 # ---------------------------------------------------------------- gls
