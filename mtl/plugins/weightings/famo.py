@@ -11,12 +11,13 @@ loss, ``delta_i = log L_i(before) - log L_i(after)``:
 ``xi <- xi - lr * (J_softmax(xi)^T delta + gamma * xi)``, the paper's plain gradient step
 with weight decay ``gamma`` (the official code and LibMTL use Adam on ``xi`` instead).
 
-*Before and after.* The official code evaluates the losses again on the same batch
-after the optimiser step (one extra forward pass per step); LibMTL's trainer, in the
-version we read, never calls its ``update_w`` at all, so its logits stay 0. We take
-the "after" losses from the next step's batch: each step first updates the logits
-with ``(previous step's losses, this step's losses)``, then weighs this step. No extra
-forward pass; the price is that ``delta`` also carries batch-to-batch noise.
+*Before and after.* The official code and LibMTL's trainer evaluate the losses again
+on the same batch after the optimiser step (one extra forward pass per step; LibMTL's
+older trainers never called the update, so the logits stayed 0). We take the "after"
+losses from the next step's batch instead: each step first updates the logits with
+``(previous step's losses, this step's losses)``, then weighs this step. No extra
+forward pass and no trainer hook; the price is that ``delta`` also carries
+batch-to-batch noise.
 
 *Absent tasks.* The logit update uses only the tasks present in both steps; other
 tasks' logits do not move. A task's stored loss changes only when it is present.
