@@ -49,8 +49,8 @@ class SmoothTchebycheff(Weighting):
         self.register_buffer("nadir_count", torch.zeros(num_tasks, dtype=torch.long))
 
     def nadir(self) -> torch.Tensor:
-        """Each task's nadir, NaN while it has none."""
-        return self.nadir_sum / self.nadir_count.where(self.nadir_count > 0, 0)
+        """Each task's nadir, NaN (0 / 0) while it has none."""
+        return self.nadir_sum / self.nadir_count
 
     def combine(self, info: StepInfo) -> Combination:
         losses = info.losses.detach().to(self.nadir_sum.device, torch.float64).clamp_min(EPS)
