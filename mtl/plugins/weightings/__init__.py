@@ -11,6 +11,14 @@ from mtl import hookimpl
 BUILTINS: dict[str, str] = {
     "ew": "ew:EqualWeighting",
     "fixed": "fixed:FixedWeighting",
+    "rlw": "rlw:RandomLossWeighting",
+    "uw": "uw:UncertaintyWeighting",
+    "dwa": "dwa:DynamicWeightAverage",
+    "gls": "gls:GeometricLossStrategy",
+    "imtl-l": "imtl_l:ImpartialLossWeighting",
+    "famo": "famo:FastAdaptiveMultitask",
+    "stch": "stch:SmoothTchebycheff",
+    "gradnorm": "gradnorm:GradNorm",
 }
 
 
