@@ -8,7 +8,19 @@ from importlib import import_module
 
 from mtl import hookimpl
 
-BUILTINS: dict[str, str] = {}
+BUILTINS: dict[str, str] = {
+    "mgda": "mgda:MGDA",
+    "mgda-ub": "mgda:MGDAUB",
+    "pcgrad": "pcgrad:PCGrad",
+    "gradvac": "gradvac:GradVac",
+    "cagrad": "cagrad:CAGrad",
+    "imtl-g": "imtl_g:IMTLG",
+    "nash-mtl": "nash_mtl:NashMTL",
+    "aligned-mtl": "aligned_mtl:AlignedMTL",
+    "upgrad": "upgrad:UPGrad",
+    "db-mtl": "db_mtl:DBMTL",
+    "fairgrad": "fairgrad:FairGrad",
+}
 
 
 @hookimpl
