@@ -30,68 +30,79 @@ def _unit(Q: Tensor) -> float:
     return top if top > 0 else 1.0
 
 
-def _solve_face(Q: Tensor, c: Tensor, free: Tensor, simplex: bool) -> Tensor:
-    """Minimiser of the quadratic with the coordinates outside ``free`` held at 0."""
-    x = torch.zeros_like(c)
-    idx = free.nonzero().flatten()
-    n = len(idx)
-    Qf = Q[idx][:, idx] + RIDGE * torch.eye(n, dtype=Q.dtype)
-    if simplex:
-        kkt = torch.zeros(n + 1, n + 1, dtype=Q.dtype)
-        kkt[:n, :n] = Qf
-        kkt[:n, n] = 1.0
-        kkt[n, :n] = 1.0
-        rhs = torch.cat([-c[idx], torch.ones(1, dtype=Q.dtype)])
-        x[idx] = torch.linalg.solve(kkt, rhs)[:n]
-    else:
-        x[idx] = torch.linalg.solve(Qf, -c[idx])
-    return x
-
-
-def qp(Q: Tensor, c: Tensor, simplex: bool = False) -> Tensor:
+def qp(Q: Tensor, C: Tensor, simplex: bool = False) -> Tensor:
     """``argmin ½ xᵀQx + cᵀx`` over ``x ≥ 0`` (and ``Σx = 1`` if ``simplex``); ``Q`` PSD.
 
-    A primal active-set method: grow the free set by the coordinate with the most
-    negative multiplier, solve the equality-constrained problem on it, and step back to
-    the boundary when that solution leaves the feasible set.
+    ``C`` is one linear term ``(k,)`` or a batch ``(b, k)`` of problems sharing ``Q``,
+    solved together. A primal active-set method (Lawson–Hanson style): grow the free
+    set by the coordinate with the most negative multiplier, solve the
+    equality-constrained problem on it, and step back to the boundary (dropping the
+    coordinates that reach 0) when that solution leaves the feasible set. The problems
+    advance in lock-step, one batched k×k solve per iteration.
     """
+    single = C.dim() == 1
     Q = Q.detach().to("cpu", torch.float64)
-    c = c.detach().to("cpu", torch.float64)
-    k = len(c)
+    C = C.detach().to("cpu", torch.float64).reshape(-1, len(Q))
+    b, k = C.shape
     scale = _unit(Q)
-    Q, c = Q / scale, c / scale
-    Q = (Q + Q.T) / 2
+    Q, C = (Q + Q.T) / (2 * scale), C / scale
+    rows = torch.arange(b)
+    # The problem restricted to a face: rows/columns of fixed coordinates become identity
+    # rows. For the simplex, the system is extended by the multiplier of Σx = 1.
+    n = k + 1 if simplex else k
+    system = torch.zeros(n, n, dtype=torch.float64)
+    system[:k, :k] = Q + RIDGE * torch.eye(k, dtype=torch.float64)
+    rhs = torch.zeros(b, n, dtype=torch.float64)
+    rhs[:, :k] = -C
     if simplex:
-        start = int(torch.argmin(0.5 * Q.diagonal() + c))
-        x = torch.zeros(k, dtype=torch.float64)
-        x[start] = 1.0
-        free = x > 0
-    else:
-        x = torch.zeros(k, dtype=torch.float64)
-        free = torch.zeros(k, dtype=torch.bool)
-    for _ in range(10 * k + 20):
-        grad = Q @ x + c
-        lam = grad - grad[free].mean() if simplex else grad
-        lam = torch.where(free, torch.zeros_like(lam), lam)
-        j = int(torch.argmin(lam))
-        if lam[j] >= -TOL:
+        system[k, :k] = system[:k, k] = 1.0
+        rhs[:, k] = 1.0
+    eye = torch.eye(n, dtype=torch.float64)
+    x = torch.zeros(b, k, dtype=torch.float64)
+    free = torch.zeros(b, n, dtype=torch.bool)  # the multiplier's slot is always free
+    if simplex:
+        free[:, k] = True
+        start = torch.argmin(0.5 * Q.diagonal() + C, dim=1)
+        x[rows, start] = 1.0
+        free[rows, start] = True
+    growing = torch.ones(b, dtype=torch.bool)  # at a face optimum: check multipliers
+    done = torch.zeros(b, dtype=torch.bool)
+    for _ in range(20 * k + 50):
+        grad = x @ Q + C
+        on = free[:, :k]
+        if simplex:
+            grad = grad - ((grad * on).sum(1) / on.sum(1).clamp_min(1))[:, None]
+        best, j = grad.masked_fill(on, torch.inf).min(dim=1)
+        done |= growing & (best >= -TOL)
+        grow = growing & ~done
+        free[rows[grow], j[grow]] = True
+        growing &= done
+        if bool(done.all()):
             break
-        free[j] = True
-        for _ in range(k + 1):
-            y = _solve_face(Q, c, free, simplex)
-            leaving = free & (y < 0)
-            if not leaving.any():
-                x = y
-                break
-            step = (x[leaving] / (x[leaving] - y[leaving])).min().clamp(0.0, 1.0)
-            x = x + step * (y - x)
-            hit = free & (x <= 1e-15)
-            if simplex and bool(hit.sum() == free.sum()):
-                break  # the face of a simplex cannot empty; numerically stuck
-            free &= ~hit
-            x[~free] = 0.0
+        on = free[:, :k]
+        mask = free[:, :, None] & free[:, None, :]
+        y = torch.linalg.solve(torch.where(mask, system, eye), rhs * free)[:, :k]
+        leaving = on & (y < 0) & ~done[:, None]
+        blocked = leaving.any(dim=1)
+        reached = ~blocked & ~done
+        x = torch.where(reached[:, None], y, x)
+        growing |= reached
+        if not bool(blocked.any()):
+            continue
+        ratio = torch.where(leaving, x / (x - y), torch.inf).min(dim=1).values
+        step = ratio.clamp(0.0, 1.0) * blocked
+        x = x + step[:, None] * (y - x)
+        hit = blocked[:, None] & on & (x <= 1e-15)
+        if simplex:  # a simplex face cannot empty: numerically stuck, stop there
+            stuck = (on & ~hit).sum(dim=1) == 0
+            hit &= ~stuck[:, None]
+            done |= stuck
+        free[:, :k] &= ~hit
+        x = x * free[:, :k]
     x = x.clamp_min(0.0)
-    return x / x.sum() if simplex else x
+    if simplex:
+        x = x / x.sum(dim=1, keepdim=True)
+    return x[0] if single else x
 
 
 def min_norm(G: Tensor) -> Tensor:

@@ -22,9 +22,10 @@ from mtl.plugins.weightings.gramian import GramianWeighting
 from mtl.plugins.weightings.solvers import qp
 
 
-def dual_cone_weights(gram: Tensor, u: Tensor) -> Tensor:
-    """The ``v ≥ u`` minimising ``vᵀGv``: ``Jᵀv`` projects ``Jᵀu`` on the dual cone."""
-    return u + qp(gram, gram @ u)
+def dual_cone_weights(gram: Tensor, U: Tensor) -> Tensor:
+    """Each row ``v ≥ u`` minimising ``vᵀGv`` for the rows ``u`` of ``U``: ``Jᵀv`` is
+    the projection of ``Jᵀu`` onto the dual cone (all rows solved in one batch)."""
+    return U + qp(gram, U @ gram)
 
 
 class UPGrad(GramianWeighting):
@@ -33,5 +34,4 @@ class UPGrad(GramianWeighting):
     description = "UPGrad: sum of projections onto the dual cone (Quinton & Rey 2024)"
 
     def weigh(self, gram: Tensor, index: Tensor, losses: Tensor) -> Tensor:
-        eye = torch.eye(len(gram), dtype=torch.float64)
-        return sum(dual_cone_weights(gram, eye[i]) for i in range(len(gram)))
+        return dual_cone_weights(gram, torch.eye(len(gram), dtype=torch.float64)).sum(0)
