@@ -40,12 +40,14 @@ def cagrad_weights(gram: Tensor, c: float) -> Tensor:
     def hull_norm(w: Tensor) -> float:
         return max(float(w @ gram @ w), 0.0) ** 0.5
 
+    last = [min_norm(gram)]
+
     def answer(nu: float) -> tuple[Tensor, float]:
         """The simplex QP's answer for ``ν`` and ``‖g_w‖ − ν`` (decreasing in ``ν``)."""
-        w = qp(gram * (radius / nu), linear, simplex=True)
+        last[0] = w = qp(gram * (radius / nu), linear, simplex=True, start=last[0])
         return w, hull_norm(w) - nu
 
-    low = hull_norm(min_norm(gram))  # ‖g_w‖ − ν ≥ 0 at the min norm ...
+    low = hull_norm(last[0])  # ‖g_w‖ − ν ≥ 0 at the min norm ...
     if low < 1e-9 * top:
         low = 1e-9 * top
     w, f_low = answer(low)

@@ -53,8 +53,8 @@ class DBMTL(Weighting):
         for i in present.nonzero().flatten().tolist():
             self.counts[i] += 1
             rate = self.opts["beta"] / float(self.counts[i]) ** self.opts["beta-sigma"]
-            grad = jac[i] / (info.losses[i].clamp_min(0) + EPS)
-            self.buffer[i] = grad + rate * (self.buffer[i] - grad)
+            log_scale = 1.0 / (float(info.losses[i].clamp_min(0)) + EPS)
+            self.buffer[i].mul_(rate).add_(jac[i], alpha=(1 - rate) * log_scale)  # in place
         norms = self.buffer.norm(dim=1).to("cpu", torch.float64)
         scale = torch.zeros(self.num_tasks, dtype=torch.float64)
         if present.any():

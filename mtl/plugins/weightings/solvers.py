@@ -30,7 +30,7 @@ def _unit(Q: Tensor) -> float:
     return top if top > 0 else 1.0
 
 
-def qp(Q: Tensor, C: Tensor, simplex: bool = False) -> Tensor:
+def qp(Q: Tensor, C: Tensor, simplex: bool = False, start: Tensor | None = None) -> Tensor:
     """``argmin ½ xᵀQx + cᵀx`` over ``x ≥ 0`` (and ``Σx = 1`` if ``simplex``); ``Q`` PSD.
 
     ``C`` is one linear term ``(k,)`` or a batch ``(b, k)`` of problems sharing ``Q``,
@@ -38,7 +38,9 @@ def qp(Q: Tensor, C: Tensor, simplex: bool = False) -> Tensor:
     set by the coordinate with the most negative multiplier, solve the
     equality-constrained problem on it, and step back to the boundary (dropping the
     coordinates that reach 0) when that solution leaves the feasible set. The problems
-    advance in lock-step, one batched k×k solve per iteration.
+    advance in lock-step, one batched k×k solve per iteration. ``start``, a feasible
+    point of the same shape as ``C`` (e.g. the answer to a nearby problem), warm-starts
+    them on its face.
     """
     single = C.dim() == 1
     Q = Q.detach().to("cpu", torch.float64)
@@ -60,12 +62,19 @@ def qp(Q: Tensor, C: Tensor, simplex: bool = False) -> Tensor:
     eye = torch.eye(n, dtype=torch.float64)
     x = torch.zeros(b, k, dtype=torch.float64)
     free = torch.zeros(b, n, dtype=torch.bool)  # the multiplier's slot is always free
+    growing = torch.ones(b, dtype=torch.bool)  # at a face optimum: check multipliers
     if simplex:
         free[:, k] = True
-        start = torch.argmin(0.5 * Q.diagonal() + C, dim=1)
-        x[rows, start] = 1.0
-        free[rows, start] = True
-    growing = torch.ones(b, dtype=torch.bool)  # at a face optimum: check multipliers
+    if start is not None:
+        x = start.detach().to("cpu", torch.float64).reshape(b, k).clamp_min(0.0)
+        if simplex:
+            x = x / x.sum(dim=1, keepdim=True)
+        free[:, :k] = x > 0
+        growing[:] = False  # solve its face first
+    elif simplex:
+        vertex = torch.argmin(0.5 * Q.diagonal() + C, dim=1)
+        x[rows, vertex] = 1.0
+        free[rows, vertex] = True
     done = torch.zeros(b, dtype=torch.bool)
     for _ in range(20 * k + 50):
         grad = x @ Q + C

@@ -389,3 +389,30 @@ def test_state_dict_resumes_exactly(name):
     resumed.load_state_dict(first.state_dict())
     for jac, want in zip(jacs[2:], expected[2:], strict=True):
         assert torch.equal(step(resumed, jac)[0], want)
+
+
+# --- the shared solvers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("simplex", [False, True])
+def test_qp_satisfies_kkt_in_a_batch_and_from_a_warm_start(simplex):
+    from mtl.plugins.weightings.solvers import qp
+
+    gen = torch.Generator().manual_seed(0)
+    jac = torch.randn(6, 4, generator=gen, dtype=torch.float64)  # rank 4: singular Q
+    jac[5] = 0
+    Q = jac @ jac.T
+    C = Q @ torch.randn(6, 5, generator=gen, dtype=torch.float64)  # in Q's range
+    C = C.T
+    X = qp(Q, C, simplex=simplex)
+    for x, c in zip(X, C, strict=True):
+        grad = Q @ x + c
+        level = float(grad[x > 1e-9].mean()) if simplex else 0.0
+        assert float(x.min()) >= 0 and (not simplex or abs(float(x.sum()) - 1) < 1e-12)
+        assert float((grad - level).min()) >= -1e-8 * float(Q.diagonal().max())
+        assert float(((grad - level) * x).abs().max()) <= 1e-8 * float(Q.diagonal().max())
+        alone = qp(Q, c, simplex=simplex)
+        assert torch.allclose(alone, x, atol=1e-12)
+        start = torch.full_like(x, 1.0 / len(x))
+        warm = qp(Q, c, simplex=simplex, start=start)
+        assert abs(float(0.5 * warm @ Q @ warm + c @ warm) - float(0.5 * x @ Q @ x + c @ x)) < 1e-9
