@@ -13,6 +13,9 @@ As in the authors' code: the weights are recomputed every ``update-every`` steps
 reused in between, and the update is scaled down to norm ``max-norm`` when it is longer
 (0 disables the cap; note that ``‖d‖² = Σ αᵢ (Gα)ᵢ = k`` at the solution, so the
 default cap 1 always binds). The previous solution and the step count are state.
+Where no bargaining solution exists the weights are 0 for a task with a zero gradient
+(the others bargain alone) and for all tasks if 0 is in the convex hull of the
+gradients (no update improves every task).
 """
 
 from __future__ import annotations
@@ -43,8 +46,7 @@ class NashMTL(GramianWeighting):
 
     def weigh(self, gram: Tensor, index: Tensor, losses: Tensor) -> Tensor:
         if self.calls % self.opts["update-every"] == 0:
-            start = self.previous[index]
-            alpha = fair_weights(gram, 1.0, start=start if bool((start > 0).all()) else None)
+            alpha = fair_weights(gram, 1.0, start=self.previous[index])
             self.previous[index] = alpha
         else:
             alpha = self.previous[index].clone()

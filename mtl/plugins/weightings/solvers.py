@@ -10,7 +10,8 @@ zero gradients, parallel gradients and a single task need no special case.
   ridge, a handful of k×k solves.
 - :func:`min_norm` is the min-norm point of the convex hull of the gradients (MGDA).
 - :func:`fair_weights` solves ``G w = w^(-1/α)``, ``w > 0`` (FairGrad, and the Nash
-  bargaining solution of Nash-MTL for ``α = 1``) by damped Newton on a convex function.
+  bargaining solution of Nash-MTL for ``α = 1``) by damped Newton on a convex function,
+  with weight 0 for tasks without a gradient and all weights 0 where no solution exists.
 """
 
 from __future__ import annotations
@@ -119,43 +120,59 @@ def min_norm(G: Tensor) -> Tensor:
     return qp(G, torch.zeros(len(G), dtype=torch.float64), simplex=True)
 
 
-def fair_weights(G: Tensor, alpha: float, start: Tensor | None = None, iters: int = 100) -> Tensor:
-    """The ``w > 0`` with ``G w = w^(-1/α)`` (``α > 0``).
+def fair_weights(G: Tensor, alpha: float, start: Tensor | None = None) -> Tensor:
+    """The ``w > 0`` with ``G w = w^(-1/α)`` (``α > 0``), where it exists.
 
-    It is the minimiser of the strictly convex ``½ wᵀGw − Σ h(wᵢ)`` with
-    ``h'(w) = w^(-1/α)``, found by damped Newton with a backtracking line search that
-    keeps ``w`` positive. ``G`` is solved at unit scale and the answer rescaled (it
-    scales as ``s^(-α/(1+α))`` with ``G``); ``start``, a previous answer, warm-starts it.
+    Such ``w`` exists when some update improves every task (``gᵢ·d > 0`` for all ``i``).
+    Tasks with a zero gradient cannot improve: they get weight 0 and the others are
+    solved alone. If 0 lies in the convex hull of the other gradients there is no
+    solution (every update hurts some task) and all weights are 0.
     """
     G = G.detach().to("cpu", torch.float64)
+    weights = torch.zeros(len(G), dtype=torch.float64)
+    diag = G.diagonal()
+    live = diag > 1e-12 * float(diag.max().clamp_min(0))
+    if not live.any():
+        return weights
+    sub = G[live][:, live]
+    if start is not None:
+        start = start.detach().to("cpu", torch.float64)[live]
+        start = start if bool((start > 0).all()) and bool(torch.isfinite(start).all()) else None
+    scale = float(sub.diagonal().mean())
+    unit = scale ** (-alpha / (1.0 + alpha))  # w scales as scale^(-α/(1+α)) with G
+    w, residual = _fair_newton(sub / scale, 1.0 / alpha, None if start is None else start / unit)
+    if residual <= 1e-3:
+        weights[live] = w * unit
+    return weights
+
+
+def _fair_newton(G: Tensor, p: float, start: Tensor | None) -> tuple[Tensor, float]:
+    """Damped Newton for ``G w = w^(-p)`` on a unit-scale ``G``, and its relative residual.
+
+    ``w`` minimises the strictly convex ``½ wᵀ(G + ridge)w − Σ h(wᵢ)`` with
+    ``h'(w) = w^(-p)``; a backtracking line search keeps ``w`` positive. The residual of
+    the unregularised equation tells whether a solution exists (it is O(1) when the
+    ridge alone holds ``w`` finite).
+    """
     k = len(G)
-    p = 1.0 / alpha
-    scale = float(G.diagonal().sum()) / k
-    scale = scale if scale > 0 else 1.0
-    Gn = G / scale + RIDGE * torch.eye(k, dtype=torch.float64)
-    rescale = scale ** (-1.0 / (1.0 + p))
+    Gr = G + RIDGE * torch.eye(k, dtype=torch.float64)
 
     def h(w: Tensor) -> Tensor:
         return torch.log(w) if p == 1.0 else w.pow(1.0 - p) / (1.0 - p)
 
     def f(w: Tensor) -> float:
-        return float(0.5 * w @ Gn @ w - h(w).sum())
+        return float(0.5 * w @ Gr @ w - h(w).sum())
 
-    w = torch.ones(k, dtype=torch.float64)
-    if start is not None and bool((start > 0).all()) and bool(torch.isfinite(start).all()):
-        w = start.detach().to("cpu", torch.float64) / rescale
+    w = torch.ones(k, dtype=torch.float64) if start is None else start
     value = f(w)
-    for _ in range(iters):
-        grad = Gn @ w - w.pow(-p)
-        hess = Gn + torch.diag(p * w.pow(-p - 1.0))
-        step = torch.linalg.solve(hess, -grad)
+    for _ in range(100):
+        grad = Gr @ w - w.pow(-p)
+        step = torch.linalg.solve(Gr + torch.diag(p * w.pow(-p - 1.0)), -grad)
         decrement = float(-(grad @ step))
         if decrement < 1e-24:
             break
-        t = 1.0
         neg = step < 0
-        if neg.any():
-            t = min(1.0, 0.99 * float((-w[neg] / step[neg]).min()))
+        t = min(1.0, 0.99 * float((-w[neg] / step[neg]).min())) if neg.any() else 1.0
         while t > 1e-16:
             trial = w + t * step
             new = f(trial)
@@ -165,4 +182,5 @@ def fair_weights(G: Tensor, alpha: float, start: Tensor | None = None, iters: in
         else:
             break  # no decrease left at machine precision
         w, value = trial, new
-    return w * rescale
+    target = w.pow(-p)
+    return w, float((G @ w - target).norm() / target.norm())

@@ -291,6 +291,20 @@ def test_nash_mtl_and_fairgrad_solve_their_equations():
     assert torch.allclose(w, torch.full((4,), 0.25, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("name", ["nash-mtl", "fairgrad"])
+def test_without_a_bargaining_solution_nash_and_fairgrad_say_so(name):
+    jac = conflicting(3).double()
+    zero = jac.clone()
+    zero[1] = 0  # task 1 cannot improve: it gets 0, the others bargain alone
+    _, w = step(make(name, 3, **{"max-norm": 0} if name == "nash-mtl" else {}), zero)
+    _, alone = step(make(name, 2, **{"max-norm": 0} if name == "nash-mtl" else {}), jac[[0, 2]])
+    assert w[1] == 0 and torch.allclose(w[[0, 2]], alone, rtol=1e-9)
+    opposite = jac.clone()
+    opposite[1] = -2 * jac[0]  # 0 in the hull: no update improves every task
+    update, w = step(make(name, 3), opposite)
+    assert float(w.abs().sum()) == 0 and float(update.abs().sum()) == 0
+
+
 def test_db_mtl_by_hand_over_two_steps():
     method = make("db-mtl", 2, beta=0.5, **{"beta-sigma": 0.5})
     g1 = torch.tensor([[3.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
