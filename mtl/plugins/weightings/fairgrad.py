@@ -11,9 +11,10 @@ fairness (the Nash-MTL solution), larger ``α`` favours the slowest task; ``α =
 (utilitarian) gives equal weights ``1/k``, as in TorchJD.
 
 Where the system has no solution the method says so rather than returning a
-regularised blow-up: a task with a zero gradient gets weight 0 (the others are solved
-alone), and if 0 is in the convex hull of the gradients (no update improves every
-task, e.g. two opposite gradients) all weights are 0.
+regularised blow-up: a task with a (numerically) zero gradient, below 1e-4 of the
+largest norm, gets weight 0 (the others are solved alone), and if 0 is in the convex
+hull of the gradients (no update improves every task, e.g. two opposite gradients) all
+weights are 0.
 """
 
 from __future__ import annotations

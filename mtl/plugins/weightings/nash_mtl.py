@@ -13,9 +13,9 @@ As in the authors' code: the weights are recomputed every ``update-every`` steps
 reused in between, and the update is scaled down to norm ``max-norm`` when it is longer
 (0 disables the cap; note that ``‖d‖² = Σ αᵢ (Gα)ᵢ = k`` at the solution, so the
 default cap 1 always binds). The previous solution and the step count are state.
-Where no bargaining solution exists the weights are 0 for a task with a zero gradient
-(the others bargain alone) and for all tasks if 0 is in the convex hull of the
-gradients (no update improves every task).
+Where no bargaining solution exists the weights are 0 for a task with a (numerically)
+zero gradient, below 1e-4 of the largest norm (the others bargain alone), and for all
+tasks if 0 is in the convex hull of the gradients (no update improves every task).
 """
 
 from __future__ import annotations

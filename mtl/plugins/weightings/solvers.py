@@ -21,6 +21,8 @@ from torch import Tensor
 
 RIDGE = 1e-12
 """Ridge added to the diagonal of a unit-scale problem: keeps it strictly convex."""
+LIVE = 1e-8
+"""Squared gradient norm, relative to the largest, below which a task has no gradient."""
 TOL = 1e-11
 """Multiplier tolerance of the active-set method (unit scale)."""
 
@@ -124,14 +126,15 @@ def fair_weights(G: Tensor, alpha: float, start: Tensor | None = None) -> Tensor
     """The ``w > 0`` with ``G w = w^(-1/α)`` (``α > 0``), where it exists.
 
     Such ``w`` exists when some update improves every task (``gᵢ·d > 0`` for all ``i``).
-    Tasks with a zero gradient cannot improve: they get weight 0 and the others are
-    solved alone. If 0 lies in the convex hull of the other gradients there is no
+    Tasks without a gradient (``‖gᵢ‖² ≤ LIVE·maxⱼ‖gⱼ‖²``: a weight ~1/‖gᵢ‖ would
+    be needed, beyond the solver's precision) get weight 0 and the others are solved
+    alone. If 0 lies in the convex hull of the other gradients there is no
     solution (every update hurts some task) and all weights are 0.
     """
     G = G.detach().to("cpu", torch.float64)
     weights = torch.zeros(len(G), dtype=torch.float64)
     diag = G.diagonal()
-    live = diag > 1e-12 * float(diag.max().clamp_min(0))
+    live = diag > LIVE * float(diag.max().clamp_min(0))
     if not live.any():
         return weights
     sub = G[live][:, live]
