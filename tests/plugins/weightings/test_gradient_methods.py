@@ -139,6 +139,20 @@ def test_cagrad_matches_torchjd_up_to_the_rescaling(tjd, c, k):
     assert close(step(make("cagrad", k, c=c), jac)[0], theirs / (1 + c**2), 1e-4)
 
 
+def test_cagrad_is_at_least_as_good_as_torchjd_on_its_own_objective(tjd):
+    gen = torch.Generator().manual_seed(0)
+    for trial in range(20):
+        k = 2 + trial % 6
+        jac = torch.randn(k, 30, generator=gen, dtype=torch.float64)
+        jac *= 3 * torch.rand(k, 1, generator=gen, dtype=torch.float64)
+        c = (0.1, 0.4, 1.0, 3.0)[trial % 4]
+        ours = step(make("cagrad", k, c=c, rescale=False), jac)[0]
+        theirs = tjd.CAGrad(c=c)(jac).double()
+        mean = jac.mean(0)
+        assert float((ours - mean).norm()) <= c * float(mean.norm()) * (1 + 1e-9)
+        assert float((jac @ ours).min()) >= float((jac @ theirs).min()) - 1e-9 * float(mean.norm())
+
+
 @pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0])
 def test_fairgrad_matches_torchjd(tjd, alpha):
     jac = conflicting(4)
