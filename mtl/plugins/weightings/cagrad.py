@@ -80,6 +80,11 @@ def cagrad_weights(gram: Tensor, c: float) -> Tensor:
     low = hull_norm(last[0])  # ‖g_w‖ − ν ≥ 0 at the min norm ...
     if low < 1e-9 * top:
         low = 1e-9 * top
+    for nu in face_root(gram, linear, radius, last[0]):  # fast path: the min norm's face
+        if low <= nu <= top:
+            w, f = answer(nu)
+            if abs(f) <= 1e-12 * top:
+                return mean + (radius / hull_norm(w)) * w
     w, f_low = answer(low)
     if f_low <= 0:  # the root is at (or, if g_w ≈ 0, below) the min norm
         return mean if hull_norm(w) < 1e-9 * top else mean + (radius / hull_norm(w)) * w
