@@ -76,6 +76,14 @@ def test_every_method_is_registered_with_its_needs_and_a_paper():
         assert "arxiv.org" in import_module(cls.__module__).__doc__ or name == "imtl-g"
 
 
+def test_the_methods_load_through_the_plugin_registry():
+    from mtl.core.plugins import load_plugins
+
+    registry = load_plugins(env={"MTL_PLUGINS": ""}).registries.weightings
+    for name in GRADIENT_METHODS:
+        assert registry.get(name) is method_class(name)
+
+
 def test_no_solver_library_is_imported_at_runtime():
     folder = Path(import_module("mtl.plugins.weightings").__file__).parent
     for path in folder.glob("*.py"):
@@ -133,6 +141,7 @@ def test_aligned_mtl_is_k_times_torchjd(tjd, scale, theirs):
 @pytest.mark.parametrize("c", [0.1, 0.4, 1.0])
 @pytest.mark.parametrize("k", [2, 3, 5])
 def test_cagrad_matches_torchjd_up_to_the_rescaling(tjd, c, k):
+    pytest.importorskip("cvxpy")  # TorchJD's CAGrad solves with cvxpy
     jac = conflicting(k, seed=k)
     theirs = tjd.CAGrad(c=c)(jac)
     assert close(step(make("cagrad", k, c=c, rescale=False), jac)[0], theirs, 1e-4)
@@ -140,6 +149,7 @@ def test_cagrad_matches_torchjd_up_to_the_rescaling(tjd, c, k):
 
 
 def test_cagrad_is_at_least_as_good_as_torchjd_on_its_own_objective(tjd):
+    pytest.importorskip("cvxpy")
     gen = torch.Generator().manual_seed(0)
     for trial in range(20):
         k = 2 + trial % 6
@@ -155,11 +165,13 @@ def test_cagrad_is_at_least_as_good_as_torchjd_on_its_own_objective(tjd):
 
 @pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0])
 def test_fairgrad_matches_torchjd(tjd, alpha):
+    pytest.importorskip("scipy")  # TorchJD's FairGrad solves with scipy
     jac = conflicting(4)
     assert close(step(make("fairgrad", 4, alpha=alpha), jac)[0], tjd.FairGrad(alpha=alpha)(jac))
 
 
 def test_nash_mtl_matches_torchjd_over_steps(tjd):
+    pytest.importorskip("cvxpy")  # TorchJD's Nash-MTL solves with cvxpy (ECOS)
     k, theirs = 3, tjd.NashMTL(n_tasks=3, max_norm=1.0, update_weights_every=2)
     ours = make("nash-mtl", k, **{"update-every": 2})
     for s in range(4):
@@ -191,7 +203,8 @@ class CvxpyDualConeProjector:
     """The dual-cone QP of TorchJD's UPGrad solved with cvxpy (quadprog is not needed)."""
 
     def __call__(self, U, G):
-        cp = pytest.importorskip("cvxpy")
+        import cvxpy as cp
+
         gram = cp.psd_wrap(G.double().numpy())
         rows = []
         for u in U.double().numpy():
@@ -203,6 +216,7 @@ class CvxpyDualConeProjector:
 
 @pytest.mark.parametrize("k", [2, 3, 5])
 def test_upgrad_is_k_times_torchjd(tjd, k):
+    pytest.importorskip("cvxpy")
     jac = conflicting(k, seed=k)
     theirs = tjd.UPGrad(projector=CvxpyDualConeProjector())(jac)
     assert close(step(make("upgrad", k), jac)[0], k * theirs, 1e-4)
