@@ -19,6 +19,17 @@ BUILTINS: dict[str, str] = {
     "famo": "famo:FastAdaptiveMultitask",
     "stch": "stch:SmoothTchebycheff",
     "gradnorm": "gradnorm:GradNorm",
+    "mgda": "mgda:MGDA",
+    "mgda-ub": "mgda:MGDAUB",
+    "pcgrad": "pcgrad:PCGrad",
+    "gradvac": "gradvac:GradVac",
+    "cagrad": "cagrad:CAGrad",
+    "imtl-g": "imtl_g:IMTLG",
+    "nash-mtl": "nash_mtl:NashMTL",
+    "aligned-mtl": "aligned_mtl:AlignedMTL",
+    "upgrad": "upgrad:UPGrad",
+    "db-mtl": "db_mtl:DBMTL",
+    "fairgrad": "fairgrad:FairGrad",
 }
 
 
