@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMER = r"""
 import time, torch, torch.distributed as dist
 dist.init_process_group("gloo")
-from mtl.dist import group
+from mtl.distributed import group
 group._CTX = group.Context(dist.get_rank(), dist.get_world_size(), 0, "gloo", torch.device("cpu"))
 for _ in range(200):
     group.all_max(0)
@@ -102,7 +102,7 @@ def single_check_ns() -> float:
     import timeit
 
     sys.path.insert(0, str(ROOT))
-    from mtl.dist.preempt import NONE, Flag
+    from mtl.distributed.preempt import NONE, Flag
 
     flag = Flag()
     n = 1_000_000

@@ -23,7 +23,7 @@ def env(
     import os
 
     from mtl.core.errors import UserError
-    from mtl.dist.env import (
+    from mtl.distributed.env import (
         backend_for,
         check_devices,
         discover,

@@ -81,7 +81,7 @@ def run(
     if index is not None:
         item = sweep.item(index)
         err.print(f"[bold]item {index}[/] of {len(sweep.items)}: {escape(item.describe())}")
-        from mtl.dist.launch import Preempted, report_preempted
+        from mtl.distributed.launch import Preempted, report_preempted
 
         try:
             outcome = run_item(sweep, index, plugins())

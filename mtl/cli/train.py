@@ -332,10 +332,10 @@ def train(
     }
     loaded = plugins()
     if (resume is not None and str(resume) == "auto") or _launched_distributed():
-        from mtl.dist.launch import train_managed  # ranks, --resume auto, preemption
+        from mtl.distributed.launch import train_managed  # ranks, --resume auto, preemption
 
         return train_managed(config, flags, resume, loaded)
-    from mtl.dist.launch import Preempted, report_preempted
+    from mtl.distributed.launch import Preempted, report_preempted
 
     try:
         if resume is not None:
@@ -357,7 +357,7 @@ def train(
 
 def _launched_distributed() -> bool:
     """Started by torchrun, or by srun with more than one task."""
-    from mtl.dist.env import discover
+    from mtl.distributed.env import discover
 
     return discover().source != "single"
 

@@ -30,9 +30,9 @@ from mtl.core.scoring import score_checkpoint
 from mtl.core.sharing import check_sharing
 from mtl.core.train import STOP_FILE, Trainer
 from mtl.core.transfer import freeze, setup_transfer
-from mtl.dist import group
-from mtl.dist.env import warning_signal
-from mtl.dist.preempt import WARN, Preempted, requeue
+from mtl.distributed import group
+from mtl.distributed.env import warning_signal
+from mtl.distributed.preempt import WARN, Preempted, requeue
 
 ALWAYS_ON_REPORTERS = ("jsonl",)
 RESUMABLE_OVERRIDES = {

@@ -13,7 +13,7 @@ from mtl.core.losses import DeviceData, batch_loss
 from mtl.core.metrics import mean_over_tasks
 from mtl.core.runs import BEST, RunDir
 from mtl.core.weights import load_weights
-from mtl.dist import group
+from mtl.distributed import group
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:

@@ -31,7 +31,7 @@ from mtl.core.experiment import Experiment
 from mtl.core.losses import DeviceData, batch_loss, shard_loss, task_losses
 from mtl.core.sharing import shared_parameters
 from mtl.core.weighting import Combination, StepInfo
-from mtl.dist import group
+from mtl.distributed import group
 
 
 class EpochStats:

@@ -26,8 +26,8 @@ from mtl.core.runs import BEST, LAST, RESULTS, RunDir, write_json
 from mtl.core.scoring import evaluate_split, load_best, score_checkpoint  # noqa: F401 (re-exported)
 from mtl.core.step import TrainStep
 from mtl.core.weights import load_optimizer, load_weights
-from mtl.dist import group
-from mtl.dist.preempt import NONE, Flag, Preempted
+from mtl.distributed import group
+from mtl.distributed.preempt import NONE, Flag, Preempted
 
 TRAIN_EVAL_MAX = 10_000
 STOP_FILE = "STOP"
@@ -103,7 +103,7 @@ class Trainer:
         self.step = TrainStep(exp, self.dd, self.net, self.trainable, self.optimizer)
         if self.dist.rank:
             torch.manual_seed(exp.config.seed * 1_000_003 + self.dist.rank)
-        self.flag = Flag()  # set by the preemption signal handlers (see mtl.dist.preempt)
+        self.flag = Flag()  # set by the preemption signal handlers (see mtl.distributed.preempt)
         self.partial: dict[str, Any] | None = None  # progress inside an unfinished epoch
         self.epoch = 0
         self.best_value: float | None = None
@@ -224,7 +224,7 @@ class Trainer:
             )
         return mean_loss, seconds, len(perm)
 
-    # --- preemption (see mtl.dist.preempt) ---------------------------------------
+    # --- preemption (see mtl.distributed.preempt) ---------------------------------------
     def _stop_requested(self) -> int:
         """The signal flag, agreed by all ranks (a rank stopping alone hangs the others)."""
         if not self.dist.distributed:

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from mtl.core.errors import UserError
-from mtl.dist.env import PORT_BASE, PORT_SPAN, WARN_SIGNALS
+from mtl.distributed.env import PORT_BASE, PORT_SPAN, WARN_SIGNALS
 
 TEMPLATES = ("cpu", "gpu", "array", "ddp-torchrun", "ddp-srun")
 DDP = ("ddp-torchrun", "ddp-srun")

@@ -97,7 +97,7 @@ def run_item(sweep: Sweep, index: int, plugins: Any) -> Outcome:
 
 def _run_claimed(sweep: Sweep, item: Item, plugins: Any) -> Outcome:
     from mtl.core.runner import checkpoint_to_resume, resume_run, start_run
-    from mtl.dist.preempt import Preempted
+    from mtl.distributed.preempt import Preempted
 
     index = item.index
     status = read_status(sweep, index)

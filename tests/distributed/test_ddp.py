@@ -231,7 +231,7 @@ from mtl.core.config import TrainConfig
 from mtl.core.experiment import prepare
 from mtl.core.plugins import load_plugins
 from mtl.core.train import DeviceData, evaluate_split
-from mtl.dist import group
+from mtl.distributed import group
 
 ctx = group.setup("cpu")
 cfg = TrainConfig(

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from mtl.dist.env import discover, first_host, port_for_job
-from mtl.dist.preempt import requeue_id
+from mtl.distributed.env import discover, first_host, port_for_job
+from mtl.distributed.preempt import requeue_id
 
 
 def test_no_launcher_is_a_single_process():

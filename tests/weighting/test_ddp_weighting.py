@@ -39,7 +39,7 @@ spec.loader.exec_module(probes)
 
 from mtl.core.config import TrainConfig
 from mtl.core.runner import start_run
-from mtl.dist import group
+from mtl.distributed import group
 
 group.setup("cpu")
 base = json.loads(Path(sys.argv[3]).read_text())

@@ -11,7 +11,7 @@ import torch
 from mtl.core.config import TrainConfig
 from mtl.core.reporter import TIMING_KEYS, Reporter
 from mtl.core.runner import resume_run, start_run
-from mtl.dist.preempt import Preempted
+from mtl.distributed.preempt import Preempted
 
 SMALL = {"n": 200, "dim": 300, "density": 0.05}
 

@@ -1,6 +1,6 @@
 """The process group of a distributed run and the few collectives the trainer needs.
 
-``setup`` reads the launcher's variables (:mod:`mtl.dist.env`), refuses a
+``setup`` reads the launcher's variables (:mod:`mtl.distributed.env`), refuses a
 misconfigured job with one clear line, and starts torch.distributed: NCCL on GPUs,
 gloo on CPUs, with a short timeout so that a rank that died fails the job quickly
 instead of hanging it. Without a launcher everything here is a cheap no-op.
@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 
 from mtl.core.errors import UserError
-from mtl.dist.env import (
+from mtl.distributed.env import (
     DistEnv,
     backend_for,
     check_devices,

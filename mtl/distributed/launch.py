@@ -9,8 +9,8 @@ import typer
 
 from mtl.cli.common import err
 from mtl.core.errors import Interrupted
-from mtl.dist import group
-from mtl.dist.preempt import WARN, Preempted
+from mtl.distributed import group
+from mtl.distributed.preempt import WARN, Preempted
 
 __all__ = ["Preempted", "report_preempted", "train_managed"]
 
