@@ -106,13 +106,14 @@ def test_list_table_in_a_pipe_shows_full_names_and_reasons(runs):
     result = invoke("runs", "list", runs)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["run", "dataset", "tasks", "arch", "status", "epoch", "select",
-                                "by", "val", "test", "size", "note"]  # fmt: skip
+    assert lines[0].split() == ["run", "dataset", "tasks", "arch", "weighting", "status", "epoch",
+                                "select", "by", "val", "test", "size", "note"]  # fmt: skip
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == set(EXPECTED)
     for name, (status, reason) in EXPECTED.items():
         assert f" {status} " in rows[name] and reason in rows[name]
     assert "loudness,year,pop" in rows["a"] and "1 of 1" in rows["a"]
+    assert rows["a"].split()[4] == "ew"  # the weighting the run recorded
     assert "…" not in result.stdout
 
 
