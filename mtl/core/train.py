@@ -24,6 +24,7 @@ from mtl.core.losses import DeviceData, batch_loss  # noqa: F401 (re-exported)
 from mtl.core.reporter import Reporter, RunInfo
 from mtl.core.runs import BEST, LAST, RESULTS, RunDir, write_json
 from mtl.core.scoring import evaluate_split, load_best, score_checkpoint  # noqa: F401 (re-exported)
+from mtl.core.sharing import parameter_counts
 from mtl.core.step import TrainStep
 from mtl.core.weights import load_optimizer, load_weights
 from mtl.distributed import group
@@ -331,6 +332,8 @@ class Trainer:
             "epochs_run": self.epoch,
             "weighting": exp.config.weighting,
             "weighting_options": exp.weighting_options,
+            "arch_options": exp.arch_options,
+            "parameters": parameter_counts(exp.model, [s.name for s in exp.specs]),
             "train_seconds": train_seconds,
             "samples_per_second": train_samples / train_seconds if train_seconds else None,
         }
