@@ -20,6 +20,7 @@ import torch
 from mtl.core.config import TrainConfig
 from mtl.core.errors import RunFailure, UserError
 from mtl.core.experiment import Experiment
+from mtl.core.gates import GateRecorder
 from mtl.core.losses import DeviceData, batch_loss  # noqa: F401 (re-exported)
 from mtl.core.reporter import Reporter, RunInfo
 from mtl.core.runs import BEST, LAST, RESULTS, RunDir, write_json
@@ -277,7 +278,8 @@ class Trainer:
             balance = self.step.end_epoch(self.epoch)  # the method's epoch statistics
             # every rank scores a share of the rows and gets all the metrics
             started = time.perf_counter()
-            train_metrics, _ = evaluate_split(exp, self.dd, self.train_eval_rows, shard=True)
+            with GateRecorder(exp.model) as gates:  # expert utilisation, if gated
+                train_metrics, _ = evaluate_split(exp, self.dd, self.train_eval_rows, shard=True)
             val_metrics, val_loss = evaluate_split(exp, self.dd, self.dd.splits["val"], shard=True)
             eval_seconds = time.perf_counter() - started
             records = [
@@ -292,6 +294,7 @@ class Trainer:
                     "eval_seconds": eval_seconds,
                     "tasks": train_metrics,
                     **balance,
+                    **gates.record(),
                 },
                 {"epoch": self.epoch, "split": "val", "loss": val_loss, "tasks": val_metrics},
             ]
