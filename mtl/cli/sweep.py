@@ -23,7 +23,7 @@ SetOpt = Annotated[
     typer.Option(
         "--set",
         help="Override KEY=VALUE (repeatable): a [base] key (dataset=msd, epochs=3), "
-        "dataset-options.KEY, weighting-options.KEY, axes.NAME=v1,v2, task-sets.NAME=a,b, target, name.",
+        "dataset-options.KEY, weighting-options.KEY, arch-options.KEY, axes.NAME=v1,v2, task-sets.NAME=a,b, target, name.",
     ),
 ]
 

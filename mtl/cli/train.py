@@ -60,7 +60,16 @@ def train(
     arch: Annotated[
         str | None,
         typer.Option(
-            help="Sharing architecture: none, low, high, interspersed, or an S/T pattern such as STST. \\[default: low]",
+            help="Architecture: none, low, high, interspersed, an S/T pattern such as STST, or mmoe, omoe, cgc, ple, dselect-k, ... (see 'mtl plugins'). \\[default: low]",
+            rich_help_panel=P_MODEL,
+        ),
+    ] = None,
+    arch_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-a",
+            "--arch-option",
+            help="Architecture option KEY=VALUE (repeatable, each key once), e.g. -a experts=6 (mmoe); 'mtl plugins show ARCH' lists them.",
             rich_help_panel=P_MODEL,
         ),
     ] = None,
@@ -298,6 +307,7 @@ def train(
         "train_size": train_size,
         "whiten": whiten,
         "arch": arch,
+        "arch_options": arch_option or None,
         "widths": widths,
         "dropout": dropout,
         "epochs": epochs,

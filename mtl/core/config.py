@@ -4,7 +4,8 @@ Precedence: defaults < ``--config FILE.toml`` < flags. TOML keys are the flag na
 (``batch-size`` or ``batch_size``); dataset options go in a ``[dataset-options]``
 table (or ``dataset-options = ["n=100"]``), encoder options and task weights likewise
 in ``[encoder-options]`` and ``[task-weights]``; the balancing method's options
-(``--weighting``) in ``[weighting-options]``.
+(``--weighting``) in ``[weighting-options]``; the architecture's (``--arch``) in
+``[arch-options]``.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class TrainConfig:
     mlflow_uri: str | None = None
     weighting: str = "ew"
     weighting_options: dict[str, Any] = field(default_factory=dict)
+    arch_options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +98,10 @@ class TrainConfig:
 
 
 KEYS = {f.name: f for f in fields(TrainConfig)}
+# KEY=VALUE tables: a flag's entries are merged over the file's, key by key
+OPTION_TABLES = (
+    "dataset_options", "encoder_options", "weighting_options", "arch_options", "task_weights",
+)  # fmt: skip
 
 
 def _list(value: Any, key: str) -> list[str]:
@@ -191,10 +197,10 @@ def coerce(key: str, value: Any) -> Any:
         case "task_weights":
             raw = value if isinstance(value, dict) else split_assignments(_list(value, key))
             return {str(k): _number(v, f"task-weight {k}", float, 0.0) for k, v in raw.items()}
-        case "dataset_options" | "encoder_options" | "weighting_options":
+        case "dataset_options" | "encoder_options" | "weighting_options" | "arch_options":
             if isinstance(value, dict):
                 return {str(k): v for k, v in value.items()}
-            return split_assignments(_list(value, key))
+            return split_assignments(_list(value, key), unique=key == "arch_options")
         case "weighting":
             name = str(value).strip()
             if not name:
@@ -254,7 +260,7 @@ def build_config(
         if value is None:
             continue
         value = coerce(key, value)
-        if key in ("dataset_options", "encoder_options", "weighting_options", "task_weights"):
+        if key in OPTION_TABLES:
             merged[key] = {**merged.get(key, {}), **value}
         else:
             merged[key] = value

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from mtl.core.batches import SequenceBatch
+from mtl.core.penalty import training_penalty
 from mtl.core.snippets import combine, split_snippets
 
 
@@ -54,15 +55,17 @@ class EncodedModel(nn.Module):
         self.snippets = snippets
         self.rule = rule
         self.member: int | None = None
-        self.penalty: torch.Tensor | None = None
-        # encoder modules that set a regularisation penalty in forward (found once here,
-        # not on every training step)
-        self._penalised = [m for m in encoder.modules() if hasattr(m, "penalty")]
         if snippets > 1 and rule == "learned":
             self.combine_logits = nn.Parameter(torch.zeros(len(kinds), snippets))
         self.shared_representation: torch.Tensor | None = None
         if not callable(getattr(body, "shared_parameters", None)):
             self.shared_parameters = None  # type: ignore[assignment]  # declares nothing
+
+    @property
+    def penalty(self) -> torch.Tensor | None:
+        """The training penalty of the encoder's and the body's modules
+        (:mod:`mtl.core.penalty`); ``None`` in evaluation mode."""
+        return training_penalty(self)
 
     @property
     def shared_encoder(self) -> bool:
@@ -90,8 +93,6 @@ class EncodedModel(nn.Module):
         self.shared_representation = (
             rep if rep is not None else (z if self.shared_encoder else None)
         )
-        penalties = [m.penalty for m in self._penalised if m.penalty is not None]
-        self.penalty = sum(penalties) if penalties and self.training else None
         return out
 
     def forward(self, batch) -> list[torch.Tensor]:

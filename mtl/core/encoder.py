@@ -44,8 +44,9 @@ class Encoder(ABC):
     ``sequence``); ``recurrent`` marks encoders that support activation stabilisation.
     The module's ``forward(batch)`` receives what :mod:`mtl.core.batches` produces
     (a :class:`~mtl.core.batches.SequenceBatch` for sequences). A module may set an
-    attribute ``penalty`` (a scalar tensor, or ``None``) during a training-mode forward;
-    it is added to the batch loss.
+    attribute ``penalty`` (a scalar tensor, or ``None``) in its forward; after a
+    training-mode forward it is added to the step's loss, never to an evaluation loss
+    (:mod:`mtl.core.penalty`).
     """
 
     description: str = ""

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mtl.core.architecture import Architecture, ModelSpec
+from mtl.core.architecture import Architecture, ModelSpec, resolve_architecture
 from mtl.core.auxiliary import add_auxiliary_tasks
 from mtl.core.balancing import build_weighting
 from mtl.core.config import TrainConfig
@@ -66,6 +66,7 @@ class Experiment:
     task_weights: list[float] | None = None
     weighting: Weighting | None = None
     weighting_options: dict[str, Any] = field(default_factory=dict)
+    arch_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def specs(self) -> list[TaskSpec]:
@@ -172,6 +173,16 @@ def prepare(
     types: list[TaskType] = [reg.task_types.get(s.kind) for s in specs]
     selection = resolve_selection(config, specs, types)
     dropout = config.layer_dropout()
+    # a spec the architecture cannot build fails here, before any data is loaded
+    arch_options = resolve_architecture(
+        arch,
+        config.arch,
+        config.arch_options,
+        [s.name for s in specs],
+        config.widths,
+        dropout,
+        streams=len(specs) if config.encoder_sharing == "per-task" else 1,
+    )
 
     data = dataset.load(options, [s.name for s in specs]).select([s.name for s in specs])
     if len(data.splits["train"]) == 0:
@@ -213,6 +224,7 @@ def prepare(
         dropout=dropout,
         input_mean=mean,
         input_std=std,
+        options=arch_options,
     )
     torch.manual_seed(config.seed)
     enc_spec = EncoderSpec(
@@ -245,6 +257,7 @@ def prepare(
         task_weights=weights,
         weighting=weighting.to(device),
         weighting_options=weighting_options,
+        arch_options=arch_options,
     )
 
 
@@ -317,6 +330,8 @@ def build_model(
         output_dims=model_spec.output_dims,
         widths=model_spec.widths,
         dropout=model_spec.dropout,
+        options=model_spec.options,
+        streams=len(specs) if config.encoder_sharing == "per-task" else 1,
     )
     return EncodedModel(
         module, arch.build(body_spec), [s.kind for s in specs], config.snippets, config.combine

@@ -14,6 +14,7 @@ import torch
 
 from mtl.core.batches import to_device
 from mtl.core.experiment import Experiment
+from mtl.core.penalty import training_penalty
 
 
 class DeviceData:
@@ -41,7 +42,7 @@ def batch_loss(
     weights: list[float] | None = None,
 ) -> torch.Tensor:
     """Weighted sum over tasks of the mean loss over the batch's labelled examples, plus
-    the model's regularisation penalty (set by a training-mode forward, if any).
+    the model's training penalty (:mod:`mtl.core.penalty`; none in evaluation mode).
 
     A model that reads each example as several rows (snippet ensembles in training)
     says so with ``rows_per_example``; each row carries its example's labels. In a
@@ -64,7 +65,7 @@ def batch_loss(
         total = total + (task_loss if weights is None else weights[t] * task_loss)
     if world > 1:
         total = total * world
-    penalty = getattr(exp.model, "penalty", None)
+    penalty = training_penalty(exp.model)
     if penalty is not None:
         total = total + penalty
     return total

@@ -57,13 +57,19 @@ class Option:
         return out
 
 
-def split_assignments(items: Iterable[str]) -> dict[str, str]:
-    """``['n=100', 'dim=50']`` → ``{'n': '100', 'dim': '50'}``; malformed items are errors."""
+def split_assignments(items: Iterable[str], unique: bool = False) -> dict[str, str]:
+    """``['n=100', 'dim=50']`` → ``{'n': '100', 'dim': '50'}``; malformed items are errors,
+    and so is a key given twice when ``unique``."""
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"malformed option '{item}': write KEY=VALUE, e.g. -o n=1000")
+        if unique and key.strip() in out:
+            raise UserError(
+                f"option '{key.strip()}' is given twice ({key.strip()}={out[key.strip()]} and "
+                f"{item.strip()}); give each option once"
+            )
         out[key.strip()] = value.strip()
     return out
 

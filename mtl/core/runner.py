@@ -49,6 +49,7 @@ def resolved_config(exp: Experiment, run_dir: Path) -> TrainConfig:
         dataset_options=dict(exp.options),
         encoder_options=dict(exp.encoder_options),
         weighting_options=dict(exp.weighting_options),
+        arch_options=dict(exp.arch_options),
         lr=cfg.learning_rate,
         dropout=cfg.layer_dropout(),
         run_dir=str(run_dir),

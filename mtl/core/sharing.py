@@ -20,6 +20,8 @@ it, gradient and representation methods are refused before anything is written.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from mtl.core.errors import UserError
@@ -69,3 +71,30 @@ def check_sharing(model: nn.Module, needs: str, method: str, arch: str) -> None:
             + f", but architecture '{arch}' has no shared representation (the model must "
             "start with a shared layer or a shared encoder, e.g. --arch low)"
         )
+
+
+def parameter_counts(model: nn.Module, task_names: list[str]) -> dict[str, Any]:
+    """The model's capacity as ``results.json`` records it.
+
+    ``total`` counts every parameter (frozen ones too); ``shared`` those the model
+    declares shared (``None`` when it declares nothing); ``per_task`` splits the rest
+    evenly over the tasks — exact for per-task layers stacked along a task dimension
+    (T layers, towers, gates, heads), which is how the built-in architectures hold them.
+    """
+    total = sum(p.numel() for p in model.parameters())
+    shared = None
+    if declares_sharing(model):
+        seen: set[int] = set()
+        shared = 0
+        for p in model.shared_parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                shared += p.numel()
+    specific = total - (shared or 0)
+    k = max(len(task_names), 1)
+    return {
+        "total": total,
+        "shared": shared,
+        "task_specific": specific,
+        "per_task": {name: specific / k for name in task_names},
+    }

@@ -29,6 +29,7 @@ import torch
 from mtl.core.errors import RunFailure
 from mtl.core.experiment import Experiment
 from mtl.core.losses import DeviceData, batch_loss, shard_loss, task_losses
+from mtl.core.penalty import training_penalty
 from mtl.core.sharing import shared_parameters
 from mtl.core.weighting import Combination, StepInfo
 from mtl.distributed import group
@@ -124,7 +125,7 @@ class TrainStep:
             outputs = self.net(self.dd.inputs.take(part))
             raw, counts = task_losses(self.exp, self.dd, outputs, part, idx)
             losses = raw * self.c
-            penalty = getattr(self.exp.model, "penalty", None)
+            penalty = training_penalty(self.exp.model)
             local_jac = self._jacobian(losses)
             jac = None if local_jac is None else self._global_jacobian(local_jac)
             info = StepInfo(group.all_sum(losses.detach()), counts > 0, epoch, step, jac)

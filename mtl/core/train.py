@@ -20,10 +20,12 @@ import torch
 from mtl.core.config import TrainConfig
 from mtl.core.errors import RunFailure, UserError
 from mtl.core.experiment import Experiment
+from mtl.core.gates import GateRecorder
 from mtl.core.losses import DeviceData, batch_loss  # noqa: F401 (re-exported)
 from mtl.core.reporter import Reporter, RunInfo
 from mtl.core.runs import BEST, LAST, RESULTS, RunDir, write_json
 from mtl.core.scoring import evaluate_split, load_best, score_checkpoint  # noqa: F401 (re-exported)
+from mtl.core.sharing import parameter_counts
 from mtl.core.step import TrainStep
 from mtl.core.weights import load_optimizer, load_weights
 from mtl.distributed import group
@@ -276,7 +278,8 @@ class Trainer:
             balance = self.step.end_epoch(self.epoch)  # the method's epoch statistics
             # every rank scores a share of the rows and gets all the metrics
             started = time.perf_counter()
-            train_metrics, _ = evaluate_split(exp, self.dd, self.train_eval_rows, shard=True)
+            with GateRecorder(exp.model) as gates:  # expert utilisation, if gated
+                train_metrics, _ = evaluate_split(exp, self.dd, self.train_eval_rows, shard=True)
             val_metrics, val_loss = evaluate_split(exp, self.dd, self.dd.splits["val"], shard=True)
             eval_seconds = time.perf_counter() - started
             records = [
@@ -291,6 +294,7 @@ class Trainer:
                     "eval_seconds": eval_seconds,
                     "tasks": train_metrics,
                     **balance,
+                    **gates.record(),
                 },
                 {"epoch": self.epoch, "split": "val", "loss": val_loss, "tasks": val_metrics},
             ]
@@ -331,6 +335,8 @@ class Trainer:
             "epochs_run": self.epoch,
             "weighting": exp.config.weighting,
             "weighting_options": exp.weighting_options,
+            "arch_options": exp.arch_options,
+            "parameters": parameter_counts(exp.model, [s.name for s in exp.specs]),
             "train_seconds": train_seconds,
             "samples_per_second": train_samples / train_seconds if train_seconds else None,
         }

@@ -270,6 +270,7 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
                     _compare_table(sweep, summary["compare"], task, coords),
                     "",
                 ]
+    lines += _sizes(frame, coords)
     lines += ["## Figures", ""]
     for title, path, caption in figs:
         if path is not None:
@@ -297,6 +298,41 @@ def _compute(sweep: Sweep, ok: set[int]) -> tuple[float, float]:
         wall += float(status.get("seconds") or 0.0)
         cpu += float(status.get("cpu_seconds") or 0.0)
     return wall, cpu
+
+
+def _sizes(frame: Any, coords: list[str]) -> list[str]:
+    """'Model size': parameters (total, shared, per task) of each architecture and task set,
+    so capacity differences between architectures are in view."""
+    if "parameters" not in frame.columns or frame["parameters"].isna().all():
+        return []
+    keys = [k for k in ("arch", TASK_SET) if k in frame.columns]
+    keys += [k for k in coords if k.startswith("arch_options") and k in frame.columns]
+    rows, seen = [], set()
+    for _, r in frame.iterrows():
+        key = tuple(str(r[k]) for k in keys)
+        if key in seen or r["parameters"] != r["parameters"]:  # NaN: an older run
+            continue
+        seen.add(key)
+        shared = r.get("shared_parameters")
+        n = max(len(str(r.get("tasks", "")).split(",")), 1)
+        specific = r["parameters"] - (0 if shared != shared or shared is None else shared)
+        rows.append(
+            [_v(r[k]) for k in keys]
+            + [
+                _v(int(r["parameters"])),
+                "—" if shared is None or shared != shared else _v(int(shared)),
+                _v(round(specific / n)),
+            ]
+        )
+    header = [k.replace("_", " ") for k in keys] + ["parameters", "shared", "per task"]
+    return [
+        "## Model size",
+        "",
+        "Parameters of each architecture (total; declared shared; the rest per task).",
+        "",
+        _table(header, rows, ["---"] * len(keys) + ["---:"] * 3),
+        "",
+    ]
 
 
 def _pct(ci: Interval) -> str:

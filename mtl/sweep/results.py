@@ -3,6 +3,7 @@
 Columns: ``item``, ``kind`` (multi / single), the item's coordinates (``arch``,
 ``task_set``, ``train_size``, ``seed``, other axes, ``task`` for single-task runs),
 ``tasks``, ``selected_epoch``, ``epochs_run``, ``status``, ``train_seconds``,
+``parameters`` and ``shared_parameters`` (the model's size, from ``results.json``),
 ``run_dir``, then one column per test metric named ``test.<task>.<metric>``
 (``val.<task>.<metric>`` for the selected epoch's validation metrics).
 
@@ -62,6 +63,8 @@ def _rows(items: list[dict[str, Any]], ok: set[int]) -> list[dict[str, Any]]:
             "epochs_run": results.get("epochs_run"),
             "status": results.get("status"),
             "train_seconds": results.get("train_seconds"),
+            "parameters": (results.get("parameters") or {}).get("total"),
+            "shared_parameters": (results.get("parameters") or {}).get("shared"),
             "run_dir": str(run_dir),
         }
         for split in ("test", "val"):

@@ -50,7 +50,13 @@ SINGLE = "single-task"  # baselines: a pattern of T's, one per hidden layer
 TASK_SET = "task_set"
 OPTION_PREFIX = "dataset_options."
 WEIGHTING_PREFIX = "weighting_options."
-PREFIXES = {OPTION_PREFIX: "dataset_options", WEIGHTING_PREFIX: "weighting_options"}
+ARCH_PREFIX = "arch_options."
+PREFIXES = {
+    OPTION_PREFIX: "dataset_options",
+    WEIGHTING_PREFIX: "weighting_options",
+    ARCH_PREFIX: "arch_options",
+}
+OPTION_TABLES = tuple(PREFIXES.values())
 
 
 def _key(key: str) -> str:
@@ -137,6 +143,7 @@ class Sweep:
 
         reg = plugins.registries
         checked: set[tuple] = set()
+        arch_checked: set[str] = set()
         for item in self.items:
             cfg = item.config
             key = (cfg.dataset, repr(sorted(cfg.dataset_options.items())))
@@ -151,6 +158,7 @@ class Sweep:
                 reg.reporters.get(name)
             method = reg.weightings.get(cfg.weighting)
             resolve_options(method.options, cfg.weighting_options, f"weighting '{cfg.weighting}'")
+            self._check_arch(reg, cfg, arch_checked)
             if key in checked:
                 continue
             checked.add(key)
@@ -174,6 +182,29 @@ class Sweep:
                     f"'{missing[0]}'{did_you_mean(missing[0], sorted(offered))}"
                 )
 
+    def _check_arch(self, reg: Any, cfg: TrainConfig, done: set[str]) -> None:
+        """The item's architecture options, and a build check, before any item runs."""
+        from mtl.core.architecture import resolve_architecture
+
+        streams = len(cfg.tasks) if cfg.encoder_sharing == "per-task" else 1
+        key = repr((cfg.arch, sorted(cfg.arch_options.items()), cfg.widths, cfg.tasks, streams))
+        if key in done:
+            return
+        done.add(key)
+        arch = reg.architectures.get(cfg.arch)
+        try:
+            resolve_architecture(
+                arch,
+                cfg.arch,
+                cfg.arch_options,
+                cfg.tasks,
+                cfg.widths,
+                cfg.layer_dropout(),
+                streams,
+            )
+        except UserError as exc:
+            raise UserError(f"sweep '{self.path}': {exc}") from None
+
 
 def _read(path: Path) -> dict[str, Any]:
     try:
@@ -195,8 +226,8 @@ def _table(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
 
 def _apply_sets(raw: dict[str, Any], sets: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """``--set KEY=VALUE``: top-level keys, ``axes.X``, ``task-sets.X`` and
-    ``dataset-options.X`` / ``weighting-options.X`` go into ``raw``; anything else is a
-    [base] key, returned."""
+    ``dataset-options.X`` / ``weighting-options.X`` / ``arch-options.X`` go into ``raw``;
+    anything else is a [base] key, returned."""
     base: dict[str, Any] = {}
     for assignment in sets:
         key, sep, value = assignment.partition("=")
@@ -209,7 +240,7 @@ def _apply_sets(raw: dict[str, Any], sets: tuple[str, ...] | list[str]) -> dict[
             table[rest] = [v.strip() for v in value.split(",")] if head == "axes" else value
         elif key in ("name", "description", "target", "baselines", "runs-dir"):
             raw[key] = value
-        elif _key(head) in ("dataset_options", "weighting_options") and dot:
+        elif _key(head) in OPTION_TABLES and dot:
             base.setdefault(head, {})[rest] = value
         else:
             base[key] = value
@@ -232,7 +263,7 @@ def _base(table: dict[str, Any], where: str) -> dict[str, Any]:
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
-        if key in ("dataset_options", "weighting_options"):
+        if key in OPTION_TABLES:
             out[key] = {**out.get(key, {}), **value}
         else:
             out[key] = value
@@ -257,7 +288,7 @@ def _axis_values(name: str, values: Any, task_sets: dict[str, list[str]], where:
         out = list(values)
     else:
         out = [coerce(name, v) for v in values]
-        if name in ("dataset_options", "weighting_options"):
+        if name in OPTION_TABLES:
             flag = _flag(name)
             raise UserError(f"axis '{flag}' in {where}: name one option, e.g. axes.'{flag}.n'")
     if len({repr(v) for v in out}) != len(out):
@@ -269,7 +300,7 @@ def _axes(table: dict[str, Any], task_sets: dict[str, list[str]], where: str) ->
     axes: dict[str, list[Any]] = {}
     valid = sorted(
         [_flag(k) for k in KEYS if k not in MANAGED]
-        + ["task-set", "dataset-options.KEY", "weighting-options.KEY"]
+        + ["task-set", "dataset-options.KEY", "weighting-options.KEY", "arch-options.KEY"]
     )
     for key, values in table.items():
         k = _key(key)
@@ -372,6 +403,7 @@ def _config(sweep: Sweep, point: dict[str, Any], tasks: list[str], arch: str | N
     if arch == SINGLE:  # nothing shared: 'none' (TTTT), or one T per hidden layer
         layers = len(values.get("widths") or TrainConfig().widths)
         values["arch"] = "none" if layers == 4 else "T" * layers
+        values["arch_options"] = {}  # the sharing patterns take none
         values["weighting"], values["weighting_options"] = "ew", {}  # one task: nothing to balance
     elif arch is not None:
         values["arch"] = arch
@@ -404,7 +436,8 @@ def expand(sweep: Sweep) -> list[Item]:
     rest = [
         n
         for n in names
-        if n not in (TASK_SET, "arch", "weighting") and not n.startswith(WEIGHTING_PREFIX)
+        if n not in (TASK_SET, "arch", "weighting")
+        and not n.startswith((WEIGHTING_PREFIX, ARCH_PREFIX))
     ]
     for combo in itertools.product(*(sweep.axes[n] for n in rest)):
         point = dict(zip(rest, combo, strict=True))

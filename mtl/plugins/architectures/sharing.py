@@ -82,10 +82,13 @@ class SharingArchitecture(Architecture):
         self.pattern = pattern
         self.description = f"{description} [{pattern}]"
 
-    def build(self, spec: ModelSpec) -> nn.Module:
+    def check(self, spec: ModelSpec) -> None:
         if len(self.pattern) != len(spec.widths):
             raise UserError(
                 f"sharing pattern {self.pattern} has {len(self.pattern)} layers but "
                 f"--widths gives {len(spec.widths)}; give one width per letter"
             )
+
+    def build(self, spec: ModelSpec) -> nn.Module:
+        self.check(spec)
         return SharingNet(spec, self.pattern)

@@ -1,6 +1,8 @@
 """Learning curves per task (train vs validation) as PNG, written at the end of a run;
 with a balancing method (``--weighting`` other than ``ew``), each task's mean weight by
-epoch and the mean pairwise gradient cosine (gradient methods) in a second PNG."""
+epoch and the mean pairwise gradient cosine (gradient methods) in a second PNG; with a
+gated architecture (mmoe, ple, dselect-k, ...), each gate's mean weight per expert in
+the last epoch as heatmaps in a third."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from mtl.core.runs import RunDir
 
 FILE = "learning_curves.png"
 WEIGHTS_FILE = "task_weights.png"
+GATES_FILE = "gate_weights.png"
 
 
 def plot_learning_curves(
@@ -86,10 +89,42 @@ def plot_task_weights(records: list[dict[str, Any]], path: Path, title: str = ""
     return save_png(fig, path)
 
 
+def plot_gate_weights(records: list[dict[str, Any]], path: Path, title: str = "") -> Path | None:
+    """Expert utilisation: per gate group (e.g. ``gates``, ``level1``), a heatmap of each
+    gate row's (task's) mean weight per expert in the last recorded epoch; ``None``
+    (nothing written) when no epoch recorded gates."""
+    gated = [r for r in records if r["split"] == "train" and r.get("gates")]
+    if not gated:
+        return None
+    plt = pyplot()
+    last = gated[-1]
+    groups = list(last["gates"])
+    cols = min(3, len(groups))
+    rows = math.ceil(len(groups) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, groups, strict=False):
+        labels = list(last["gates"][name])
+        matrix = [last["gates"][name][row] for row in labels]
+        im = ax.imshow(matrix, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        ax.set_xticks(range(len(matrix[0])))
+        ax.set_xlabel("expert")
+        ax.set_title(f"{name} (epoch {last['epoch']})")
+        for i, row in enumerate(matrix):
+            for j, v in enumerate(row):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{title} · mean gate weight per expert" if title else "gate weights")
+    return save_png(fig, path)
+
+
 class PlotsReporter(Reporter):
     description = (
         f"learning curves per task, train vs validation ({FILE}); task weights by epoch "
-        f"with a balancing method ({WEIGHTS_FILE})"
+        f"with a balancing method ({WEIGHTS_FILE}); expert utilisation of gated "
+        f"architectures ({GATES_FILE})"
     )
 
     def on_start(self, info: RunInfo) -> None:
@@ -105,6 +140,7 @@ class PlotsReporter(Reporter):
             results["selected_epoch"],
             title,
         )
+        plot_gate_weights(run.metrics(), run.file(GATES_FILE), title)
         method = self.info.config.get("weighting", "ew")
         if method != "ew":
             plot_task_weights(run.metrics(), run.file(WEIGHTS_FILE), f"{title} · {method}")

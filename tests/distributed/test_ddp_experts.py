@@ -1,0 +1,56 @@
+"""A gated architecture under DDP: 2 gloo ranks == 1 process with the same global
+batch, gate records included (all-reduced from the ranks' shares)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.ddp
+
+TINY = [
+    "--dataset", "synthetic", "--widths", "8,6", "-o", "n=200", "-o", "dim=200",
+    "-o", "density=0.05", "--dropout", "0", "--report", "jsonl",
+    "--seed", "1", "--epochs", "2", "--tasks", "pop,ballad,loudness",
+    "--arch", "ple", "-a", "shared-experts=2",
+]  # fmt: skip
+
+
+def _env():
+    env = dict(os.environ, MTL_PLUGINS="", OMP_NUM_THREADS="1", MTL_DIST_TIMEOUT="30")
+    for key in [k for k in env if k.startswith("SLURM_")] + ["RANK", "WORLD_SIZE"]:
+        env.pop(key, None)
+    return env
+
+
+def run(cmd):
+    return subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=180)
+
+
+def test_two_ranks_train_a_ple_model_like_one_process(tmp_path):
+    one = run([sys.executable, "-m", "mtl", "train", *TINY, "--batch-size", "32",
+               "--run-dir", str(tmp_path / "one")])  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    two = run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node=2", "-m", "mtl", "train", *TINY, "--batch-size", "16",
+               "--run-dir", str(tmp_path / "two")])  # fmt: skip
+    assert two.returncode == 0, two.stderr
+    ra, rb = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("one", "two"))
+    assert ra["selected_epoch"] == rb["selected_epoch"]
+    assert ra["parameters"] == rb["parameters"]
+    for task, metrics in ra["test"].items():
+        for name, value in metrics.items():
+            if isinstance(value, float):
+                assert rb["test"][task][name] == pytest.approx(value, rel=1e-5, abs=1e-6)
+    ha, hb = (
+        [json.loads(x) for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()]
+        for d in ("one", "two")
+    )
+    for x, y in zip(ha, hb, strict=True):
+        assert y["loss"] == pytest.approx(x["loss"], rel=1e-5)
+        for gate, rows in (x.get("gates") or {}).items():
+            for row, weights in rows.items():
+                assert y["gates"][gate][row] == pytest.approx(weights, rel=1e-5, abs=1e-7)
+    assert any("gates" in r for r in hb)
