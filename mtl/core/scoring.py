@@ -41,21 +41,21 @@ def evaluate_split(
     model.eval()
     bs = exp.config.eval_batch_size
     chunks: list[list[torch.Tensor]] = [[] for _ in exp.specs]
-    loss_sum, batches = 0.0, 0
     for start in range(0, len(mine), bs):
-        idx = mine[start : start + bs]
-        outputs = model(dd.inputs.take(idx))
-        loss_sum += float(batch_loss(exp, dd, outputs, idx)) * len(idx)
-        batches += len(idx)
+        outputs = model(dd.inputs.take(mine[start : start + bs]))
         for t, out in enumerate(outputs):
             chunks[t].append(out)
-    model.train(was_training)
     outs = [
         torch.cat(c) if c else torch.zeros(0, tt.output_dim(spec))
         for c, spec, tt in zip(chunks, exp.specs, exp.task_types, strict=True)
     ]
     if shard:
-        outs, loss_sum, batches = _gather_shards(outs, loss_sum, batches, len(rows))
+        outs = _gather_shards(outs, len(rows))
+    # each task's loss averaged over the split's labelled rows (not over batches, whose
+    # labelled counts differ): the same value for any batch size or number of ranks
+    dev_outs = [o.to(exp.device) for o in outs]
+    loss = float(batch_loss(exp, dd, dev_outs, rows)) if len(rows) else math.nan
+    model.train(was_training)
     rows_np = rows.cpu().numpy()
     result = {}
     for t, (spec, tt, st) in enumerate(zip(exp.specs, exp.task_types, exp.stats, strict=True)):
@@ -65,23 +65,20 @@ def evaluate_split(
         metrics = tt.evaluate(spec, y, pred[labelled])
         metrics["n"] = int(labelled.sum())
         result[spec.name] = metrics if details else scalar_metrics(metrics)
-    return result, (loss_sum / batches if batches else math.nan)
+    return result, loss
 
 
-def _gather_shards(
-    outs: list[torch.Tensor], loss_sum: float, batches: int, n: int
-) -> tuple[list[torch.Tensor], float, int]:
-    """Every rank's outputs back in row order (rank ``r`` scored rows ``r::world``),
-    with the loss sums and counts added up."""
-    parts = group.gather_objects(([o.cpu() for o in outs], loss_sum, batches))
+def _gather_shards(outs: list[torch.Tensor], n: int) -> list[torch.Tensor]:
+    """Every rank's outputs back in row order (rank ``r`` scored rows ``r::world``)."""
+    parts = group.gather_objects([o.cpu() for o in outs])
     world = len(parts)
     full = []
     for t, out in enumerate(outs):
         whole = torch.empty((n, *out.shape[1:]), dtype=out.dtype)
-        for r, (shard_outs, _, _) in enumerate(parts):
+        for r, shard_outs in enumerate(parts):
             whole[r::world] = shard_outs[t]
         full.append(whole)
-    return full, sum(p[1] for p in parts), sum(p[2] for p in parts)
+    return full
 
 
 def load_best(exp: Experiment, run: RunDir) -> int:

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from mtl.core.config import TrainConfig
+from mtl.core.plugins import load_plugins
+from mtl.core.runner import start_run
+
 pytestmark = pytest.mark.ddp
 
 TINY = [
@@ -277,3 +281,43 @@ def test_sharded_validation_scores_a_share_per_rank_and_gives_every_rank_all_met
             for name, value in metrics.items():
                 if not (isinstance(value, float) and math.isnan(value)):
                     assert r["sharded"][task][name] == pytest.approx(value, rel=1e-6, abs=1e-9)
+
+
+# Partial labels: with a third of each task's labels missing, 2 ranks end like one process
+# on the same global batch, the validation loss included (each task's loss is a mean over
+# the split's labelled rows, whatever the evaluation batching or the ranks' shares).
+PARTIAL = [*TINY, "-o", "missing=0.3", "--tasks", "pop,ballad,loudness", "--epochs", "2"]
+
+
+def test_two_ranks_with_missing_labels_end_like_one_process(tmp_path):
+    one = mtl("train", *PARTIAL, "--batch-size", "32", "--run-dir", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    two = torchrun(2, "train", *PARTIAL, "--batch-size", "16", "--run-dir", str(tmp_path / "two"))
+    assert two.returncode == 0, two.stderr
+    assert_same_run(tmp_path / "one", tmp_path / "two")
+
+
+def _val_losses(run_dir):
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [r["loss"] for r in map(json.loads, lines) if r["split"] == "val"]
+
+
+def test_validation_loss_does_not_depend_on_the_evaluation_batch(tmp_path):
+    base = dict(
+        dataset="synthetic",
+        dataset_options={"n": 300, "dim": 200, "density": 0.05, "missing": 0.3},
+        tasks=["pop", "ballad", "loudness"],
+        widths=[8, 8, 4, 4],
+        dropout=[0.0],
+        epochs=2,
+        batch_size=16,
+        report=[],
+        device="cpu",
+        seed=1,
+    )
+    plugins, losses = load_plugins(), []
+    for size in (1024, 7):  # one batch for the whole split, then batches of 7 rows
+        cfg = TrainConfig(**base, eval_batch_size=size, run_dir=str(tmp_path / str(size)))
+        start_run(cfg, plugins)
+        losses.append(_val_losses(tmp_path / str(size)))
+    assert losses[1] == pytest.approx(losses[0], rel=1e-6)
