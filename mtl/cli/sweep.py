@@ -39,6 +39,7 @@ def _load(path: Path, sets: list[str] | None, check: bool = True) -> Any:
     """The sweep from its file or run folder; the folder's recorded overrides apply."""
     from mtl.sweep.folder import open_sweep, show_sets
 
+    loaded = plugins()  # every sweep command warns (or, with --strict, fails) on broken plugins
     sweep = open_sweep(path, tuple(sets or ()))
     if sweep.sets and not sets:
         err.print(
@@ -46,7 +47,7 @@ def _load(path: Path, sets: list[str] | None, check: bool = True) -> Any:
             highlight=False,
         )
     if check:
-        sweep.validate(plugins())
+        sweep.validate(loaded)
     return sweep
 
 
