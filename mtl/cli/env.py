@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mtl.cli.common import err, out, reports_errors
+from mtl.cli.common import err, out, plugins, reports_errors
 
 
 @reports_errors
@@ -31,6 +31,7 @@ def env(
         warning_signal,
     )
 
+    plugins()  # 'mtl train' would load them: warn (or, with --strict, fail) as it would
     d = discover()
     problems = list(d.problems)
     try:

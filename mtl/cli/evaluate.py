@@ -69,7 +69,7 @@ def evaluate(
     """
     from mtl.core.errors import UserError
     from mtl.core.runner import evaluate_run
-    from mtl.core.runs import RESULTS, RunDir, dumps
+    from mtl.core.runs import RESULTS, dumps
     from mtl.core.tables import fmt, plain_results_tables, results_tables
 
     splits = ("train", "val", "test") if split is Split.all else (split.value,)
@@ -78,8 +78,10 @@ def evaluate(
     loaded = plugins()
     results = evaluate_run(run_dir, loaded, splits, device)
     by_split = {s: results[s] for s in splits}
-    if as_json:
-        out.print(dumps(results), markup=False, soft_wrap=True)
+    verdicts = _compare_saved(run_dir, results, splits)
+    if as_json:  # the shape is documented in docs/evaluation.md
+        document = {**results, "matches_results_json": verdicts}
+        out.print(dumps(document), markup=False, soft_wrap=True)
         return
     config = json.loads((run_dir / "config.json").read_text())
     reg = loaded.registries
@@ -99,18 +101,28 @@ def evaluate(
             out.print(f"{s}: mean Spearman over regression tasks {fmt(value)}")
     if report is not None:
         _classification_report(run_dir, loaded, splits, device, normalise)
-    saved_path = run_dir / RESULTS
-    if saved_path.exists():
-        saved = RunDir(run_dir).results()
-        for s in splits:
-            if s in saved:
-                fresh = json.loads(dumps(results[s]))
-                if _same(fresh, saved[s]):
-                    err.print(f"[green]{s}: identical to {RESULTS}[/]")
-                else:
-                    err.print(
-                        f"[yellow]{s}: differs from {RESULTS}[/] (different device or versions?)"
-                    )
+    for s, same in verdicts.items():
+        if same is True:
+            err.print(f"[green]{s}: identical to {RESULTS}[/]")
+        elif same is False:
+            err.print(f"[yellow]{s}: differs from {RESULTS}[/] (different device or versions?)")
+
+
+def _compare_saved(
+    run_dir: Path, results: dict[str, Any], splits: tuple[str, ...]
+) -> dict[str, bool | None]:
+    """Per split: True if the fresh metrics equal those in results.json, False if not,
+    None where results.json has no such split (train) or no results.json exists."""
+    from mtl.core.runs import RESULTS, RunDir, dumps
+
+    saved = RunDir(run_dir).results() if (run_dir / RESULTS).exists() else {}
+    verdicts: dict[str, bool | None] = {}
+    for s in splits:
+        if s in saved:
+            verdicts[s] = _same(json.loads(dumps(results[s])), saved[s])
+        else:
+            verdicts[s] = None
+    return verdicts
 
 
 def _classification_report(

@@ -107,6 +107,8 @@ def _command(submitting: bool):
         typer.echo(f"submitted job {job.job_id}")
         typer.echo(f"  log:    {job.log}")
         typer.echo(f"  script: {job.script}")
+        if job.queue is not None:
+            typer.echo(f"  state:  {job.queue.explain()}")
 
     return reports_errors(command)
 
@@ -122,3 +124,37 @@ app.command(
     "Example: mtl hpc submit ddp-torchrun --config run.toml --nodes 2 --gpus-per-node 4 "
     "--time 12:00:00",
 )(_command(True))
+
+
+@app.command("status")
+@reports_errors
+def status(
+    job_id: Annotated[
+        str | None, typer.Argument(help="Job id, e.g. 1234 or 1234_5. (default: your jobs)")
+    ] = None,
+) -> None:
+    """State and pending reason of a job (or of your queued jobs), from squeue.
+
+    A pending job whose reason means it can never start (PartitionConfig, …) says so.
+    Example: mtl hpc status 1234
+    """
+    import getpass
+
+    from mtl.core.errors import UserError
+    from mtl.hpc.cluster import queued
+
+    jobs = queued(job_id, None if job_id else getpass.getuser())
+    if job_id and not jobs:
+        raise UserError(
+            f"job {job_id} is not in the queue; finished jobs leave it after SLURM's "
+            "MinJobAge: read its log instead"
+        )
+    if not jobs:
+        typer.echo("no queued jobs")
+        return
+    for job in jobs:  # plain lines, never wrapped: scripts parse them
+        typer.echo(
+            f"{job.job_id}  {job.name}  {job.explain()}  elapsed {job.elapsed} of "
+            f"{job.time_limit}  nodes {job.nodes}  partition {job.partition}"
+            + (f"  on {job.nodelist}" if job.nodelist else "")
+        )

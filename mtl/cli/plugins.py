@@ -38,7 +38,9 @@ def plugins(
     if as_json:
         data = {
             "plugins": [vars(p) for p in loaded.loaded],
-            "failures": [vars(f) for f in loaded.failures],
+            "failures": [
+                {k: v for k, v in vars(f).items() if v is not None} for f in loaded.failures
+            ],
             "components": {
                 r.kind: {
                     e.name: {

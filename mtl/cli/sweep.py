@@ -17,23 +17,38 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-SweepArg = Annotated[Path, typer.Argument(help="Sweep file, e.g. experiments/rq1_mtl_vs_stl.toml.")]
+SweepArg = Annotated[
+    Path,
+    typer.Argument(
+        help="Sweep file, e.g. experiments/rq1_mtl_vs_stl.toml, or its run folder (runs/<name>)."
+    ),
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
         help="Override KEY=VALUE (repeatable): a [base] key (dataset=msd, epochs=3), "
-        "dataset-options.KEY, weighting-options.KEY, arch-options.KEY, axes.NAME=v1,v2, task-sets.NAME=a,b, target, name.",
+        "dataset-options.KEY, weighting-options.KEY, arch-options.KEY, axes.NAME=v1,v2, "
+        "task-sets.NAME=a,b, target, name. Recorded in runs/<name>/sweep.json: later commands "
+        "reuse them; other overrides than recorded are an error (use --set name=NEW for a "
+        "separate sweep).",
     ),
 ]
 
 
 def _load(path: Path, sets: list[str] | None, check: bool = True) -> Any:
-    from mtl.sweep import load_sweep
+    """The sweep from its file or run folder; the folder's recorded overrides apply."""
+    from mtl.sweep.folder import open_sweep, show_sets
 
-    sweep = load_sweep(path, tuple(sets or ()))
+    loaded = plugins()  # every sweep command warns (or, with --strict, fails) on broken plugins
+    sweep = open_sweep(path, tuple(sets or ()))
+    if sweep.sets and not sets:
+        err.print(
+            f"overrides recorded in {escape(str(sweep.root))}: {escape(show_sets(sweep.sets))}",
+            highlight=False,
+        )
     if check:
-        sweep.validate(plugins())
+        sweep.validate(loaded)
     return sweep
 
 
@@ -68,13 +83,13 @@ def run(
     """
     from mtl.sweep.execute import run_item
     from mtl.sweep.execute import serve as serve_items
-    from mtl.sweep.results import write_index
+    from mtl.sweep.folder import write_index
     from mtl.sweep.state import sweep_states
 
     sweep = _load(path, sets)
     if index is not None:
         sweep.item(index)  # out of range: an error before anything is written
-    write_index(sweep, tuple(sets or ()))
+    write_index(sweep)
     if serve:
         serve_items(sweep, plugins(), threads)
         return
@@ -108,7 +123,7 @@ def run(
     )
     if not wanted:
         return
-    failed = _run_with_progress(sweep, tuple(sets or ()), jobs, wanted, done)
+    failed = _run_with_progress(sweep, sweep.sets, jobs, wanted, done)
     if failed:
         err.print(f"[red]{failed} item(s) failed[/]; see 'mtl sweep status {escape(str(path))}'")
         raise typer.Exit(1)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from mtl.core.metrics import pearson
-from mtl.core.plotting import pyplot
+from mtl.core.plotting import fit_title, pyplot
 
 __all__ = ["label_correlations", "pearson", "plot_heatmap"]
 
@@ -45,7 +45,7 @@ def plot_heatmap(fh: Any, matrix: np.ndarray, names: list[str], title: str) -> N
                 if math.isfinite(matrix[i, j]):
                     ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7)
     fig.colorbar(im, ax=ax, label="Pearson r")
-    ax.set_title(title)
+    fit_title(fig, title)  # over the figure, not the axes: clear of the colour bar
     fig.tight_layout()
     fig.savefig(fh, format="png", dpi=120)
     plt.close(fig)

@@ -54,6 +54,7 @@ class PluginFailure:
 
     name: str
     reason: str
+    clashes_with: str | None = None  # the plugin that registered the same name first
 
 
 @dataclass
@@ -66,7 +67,10 @@ class Plugins:
         """One line summarising load failures, or ``None``."""
         if not self.failures:
             return None
-        names = ", ".join(f.name for f in self.failures)
+        names = ", ".join(
+            f"{f.name}: a name clash with plugin '{f.clashes_with}'" if f.clashes_with else f.name
+            for f in self.failures
+        )
         n = len(self.failures)
         return f"{n} plugin{'s' if n > 1 else ''} skipped ({names}); run 'mtl plugins' for details"
 
@@ -165,7 +169,7 @@ def load_plugins(
 
         info = PluginInfo(name, source, version, module_name)
         staged: list[PluginRegistry] = []
-        error = None
+        error, clash = None, None
         for hook_name, registry in registries.families.items():
             impls = [
                 i for i in getattr(pm.hook, hook_name).get_hookimpls() if i.plugin_name == name
@@ -175,7 +179,7 @@ def load_plugins(
                 try:
                     impl.function(registry=view)
                 except RegistrationError as exc:
-                    error = str(exc)
+                    error, clash = str(exc), exc.other
                 except Exception as exc:  # noqa: BLE001
                     error = f"{hook_name} raised {type(exc).__name__}: {_one_line(exc)}"
                 if error:
@@ -186,7 +190,7 @@ def load_plugins(
                 break
         if error:
             pm.unregister(name=name)
-            failures.append(PluginFailure(name, error))
+            failures.append(PluginFailure(name, error, clash))
             continue
         for view in staged:
             view.commit()

@@ -20,7 +20,14 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
 class RegistrationError(Exception):
-    """A plugin registered something invalid (bad or duplicate name)."""
+    """A plugin registered something invalid (bad or duplicate name).
+
+    ``other`` names the plugin that registered the name first, for a duplicate.
+    """
+
+    def __init__(self, message: str, other: str | None = None):
+        super().__init__(message)
+        self.other = other
 
 
 @dataclass
@@ -140,7 +147,10 @@ class PluginRegistry:
         if name in self._registry.entries:
             other = self._registry.entries[name].plugin
             raise RegistrationError(
-                f"{self.kind} '{name}' is already registered by plugin '{other}'"
+                f"{self.kind} '{name}' is registered by two plugins: '{other}' (loaded first, "
+                f"kept) and '{self.plugin}' (skipped); either may be the one at fault: rename "
+                "it in one of them or uninstall one",
+                other=other,
             )
         if any(e.name == name for e in self.added):
             raise RegistrationError(f"{self.kind} '{name}' registered twice")

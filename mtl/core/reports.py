@@ -17,7 +17,7 @@ from rich.table import Table
 
 from mtl.core.errors import UserError
 from mtl.core.metrics import multiclass_metrics
-from mtl.core.plotting import pyplot, save_png
+from mtl.core.plotting import fit_title, pyplot, save_png
 from mtl.core.predict import Predictions, predicted_labels
 from mtl.core.tables import fmt
 
@@ -147,7 +147,7 @@ def plot_confusion(
             colour = "white" if shown[i, j] > high else "black"
             ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=8)
     if title:
-        ax.set_title(title)
+        fit_title(fig, title)  # over the figure, not the axes: clear of the colour bar
     return save_png(fig, path)
 
 

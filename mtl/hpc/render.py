@@ -19,6 +19,14 @@ from pathlib import Path
 
 from mtl.core.errors import UserError
 from mtl.distributed.env import PORT_BASE, PORT_SPAN, WARN_SIGNALS
+from mtl.hpc.cluster import (
+    QueuedJob,
+    Request,
+    cluster_nodes,
+    memory_mb,
+    queued,
+    request_problem,
+)
 
 TEMPLATES = ("cpu", "gpu", "array", "ddp-torchrun", "ddp-srun")
 DDP = ("ddp-torchrun", "ddp-srun")
@@ -268,6 +276,35 @@ class Submitted:
     job_id: str
     log: Path
     script: Path
+    queue: QueuedJob | None = None  # its line in squeue right after submission
+
+
+def request_of(spec: JobSpec) -> Request:
+    """What the rendered job asks of a node (see the templates' #SBATCH lines)."""
+    if spec.template in DDP:
+        procs = _procs(spec)
+        tasks = procs if spec.template == "ddp-srun" else 1
+        gpus = spec.gpus_per_node
+    else:
+        tasks, gpus = 1, 1 if spec.template == "gpu" else 0
+    return Request(
+        partition=spec.partition,
+        nodes=spec.nodes,
+        cpus_per_node=spec.cpus_per_task * tasks,
+        tasks_per_node=tasks,
+        memory_mb=memory_mb(spec.mem) if spec.mem else None,
+        gpus_per_node=gpus,
+        seconds=parse_time(spec.time),
+    )
+
+
+def check_request(spec: JobSpec) -> None:
+    """A UserError naming what to change when the partition can never run the job."""
+    nodes = cluster_nodes()
+    if nodes:
+        problem = request_problem(request_of(spec), nodes)
+        if problem:
+            raise UserError(f"the job could never start: {problem}")
 
 
 def submit(spec: JobSpec, script: str) -> Submitted:
@@ -278,6 +315,7 @@ def submit(spec: JobSpec, script: str) -> Submitted:
             "sbatch is not on PATH: submit from a SLURM login node, or use --dry-run / "
             "'mtl hpc render' to get the script"
         )
+    check_request(spec)
     name = job_name_of(script)
     log_dir = spec.log_dir if spec.log_dir.is_absolute() else spec.workdir / spec.log_dir
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -291,4 +329,8 @@ def submit(spec: JobSpec, script: str) -> Submitted:
         raise UserError(f"sbatch refused the job: {reason[-1] if reason else 'no reason given'}")
     job_id = out.stdout.strip().split(";")[0]
     pattern = f"{name}-{job_id}_%a.out" if spec.template == "array" else f"{name}-{job_id}.out"
-    return Submitted(job_id, log_dir / pattern, path)
+    try:
+        queue = next(iter(queued(job_id)), None)
+    except UserError:
+        queue = None  # submitted all the same; 'mtl hpc status' asks again
+    return Submitted(job_id, log_dir / pattern, path, queue)

@@ -25,18 +25,29 @@ class MetricInfo:
     higher_is_better: bool
 
 
+def primary_metric(have: set[str] | dict[str, Any], plugins: Any) -> MetricInfo | None:
+    """The primary metric of the task type whose metrics best match ``have`` (a task's
+    metric names), with its direction; None if no task type's primary is among them."""
+    reg = plugins.registries.task_types
+    types = [reg.get(n) for n in reg.names()]
+    have = set(have)
+    if not types:
+        return None
+    best = max(types, key=lambda tt: (len({m.name for m in tt.metrics} & have), tt.primary in have))
+    if best.primary not in have:
+        return None
+    return MetricInfo(best.primary, best.direction(best.primary))
+
+
 def task_metrics(frame: Any, plugins: Any) -> dict[str, MetricInfo]:
     """Each task's primary metric and its direction, from the task types' declarations."""
-    types = [plugins.registries.task_types.get(n) for n in plugins.registries.task_types.names()]
     tasks = sorted({c.split(".")[1] for c in frame.columns if c.startswith("test.")})
     out = {}
     for task in tasks:
         have = {c.split(".", 2)[2] for c in frame.columns if c.startswith(f"test.{task}.")}
-        best = max(
-            types, key=lambda tt: (len({m.name for m in tt.metrics} & have), tt.primary in have)
-        )
-        if best.primary in have:
-            out[task] = MetricInfo(best.primary, best.direction(best.primary))
+        info = primary_metric(have, plugins)
+        if info is not None:
+            out[task] = info
     return out
 
 

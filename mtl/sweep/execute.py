@@ -64,13 +64,17 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _summary(sweep: Sweep, results: dict[str, Any], tasks: list[str]) -> str:
+def summary(sweep: Sweep, results: dict[str, Any], tasks: list[str], plugins: Any) -> str:
+    """``test TASK METRIC VALUE`` for the target (else the first task), in the primary
+    metric its task type declares."""
+    from mtl.sweep.analysis import primary_metric
+
     task = sweep.target if sweep.target in tasks else tasks[0]
     metrics = results.get("test", {}).get(task, {})
-    for name in ("roc_auc", "rmse", "accuracy"):
-        if isinstance(metrics.get(name), (int, float)):
-            return f"test {task} {name} {metrics[name]:.4f}"
-    return ""
+    info = primary_metric(metrics, plugins)
+    if info is None or not isinstance(metrics.get(info.name), (int, float)):
+        return ""
+    return f"test {task} {info.name} {metrics[info.name]:.4f}"
 
 
 class RunningElsewhere(UserError):
@@ -139,9 +143,9 @@ def _run_claimed(sweep: Sweep, item: Item, plugins: Any) -> Outcome:
         write_status(sweep, item, "failed", reason=one_line(exc))
         raise
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    summary = _summary(sweep, results, item.config.tasks)
-    write_status(sweep, item, "done", seconds=seconds, cpu_seconds=cpu, summary=summary)
-    return Outcome(index, "done", seconds=seconds, summary=summary, cpu_seconds=cpu)
+    line = summary(sweep, results, item.config.tasks, plugins)
+    write_status(sweep, item, "done", seconds=seconds, cpu_seconds=cpu, summary=line)
+    return Outcome(index, "done", seconds=seconds, summary=line, cpu_seconds=cpu)
 
 
 def serve(sweep: Sweep, plugins: Any, threads: int | None) -> None:

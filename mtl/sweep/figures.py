@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mtl.core.plotting import pyplot, save_png
+from mtl.core.plotting import fit_title, pyplot, save_png
 from mtl.core.runs import RunDir, atomic_write
 from mtl.sweep.spec import TASK_SET
 
@@ -82,8 +82,8 @@ def learning_curves(frame: Any, sweep: Any, target: str, metric: str, path: Path
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(f"validation {target} {metric}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{sweep.name}: learning curves of {target} (mean over seeds)")
+        ax.legend(fontsize=7, loc="best")
+    fit_title(fig, f"{sweep.name}: learning curves of {target} (mean over seeds)")
     return save_png(fig, path)
 
 
@@ -100,6 +100,7 @@ def size_curves(compare: list[dict], cells: list[dict], target: str, path: Path)
     for c in rows:
         lines.setdefault((c["arch"], c[TASK_SET]), []).append(c)
     metric = rows[0]["metric"]
+    better = _better(compare, target)
     for (arch, task_set), pts in lines.items():
         pts = sorted(pts, key=lambda c: c["train_size"])
         xs = [c["train_size"] for c in pts]
@@ -130,7 +131,7 @@ def size_curves(compare: list[dict], cells: list[dict], target: str, path: Path)
     right.axhline(0, color="black", lw=0.8)
     for ax, ylabel in (
         (left, f"test {target} {metric}"),
-        (right, f"Δ {metric} vs single-task (paired)"),
+        (right, f"Δ {metric} vs single-task (paired)\n{better}"),
     ):
         ax.set_xscale("log")
         ax.set_xticks(sizes, [f"{int(x):,}" for x in sizes], rotation=45, fontsize=7)
@@ -138,10 +139,18 @@ def size_curves(compare: list[dict], cells: list[dict], target: str, path: Path)
         ax.set_xlabel("training examples")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="best")
     left.set_title("mean and 95% CI over seeds", fontsize=10)
     right.set_title("multi-task − single-task, 95% CI", fontsize=10)
     return save_png(fig, path)
+
+
+def _better(compare: list[dict], target: str) -> str:
+    """Which side of Δ = multi − single is better for the target's metric."""
+    higher = next((c["higher_is_better"] for c in compare if c["task"] == target), True)
+    return (
+        "above 0: multi-task better" if higher else "below 0: multi-task better (lower is better)"
+    )
 
 
 def _other_axes(compare: list[dict]) -> list[str]:
@@ -179,14 +188,14 @@ def coupling_chart(compare: list[dict], target: str, path: Path) -> Path | None:
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(range(len(archs)), archs, fontsize=8)
         metric = pts[0]["metric"]
-        ax.set_ylabel(f"Δ test {target} {metric} vs single-task")
+        ax.set_ylabel(f"Δ test {target} {metric} vs single-task\n{_better(rows, target)}")
         title = ", ".join(
             f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in zip(others, key, strict=True)
         )
         ax.set_title(title or "architecture × coupling", fontsize=10)
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=7, title="task set", title_fontsize=7)
-    fig.suptitle("architecture × coupling: paired difference, 95% CI over seeds")
+        ax.legend(fontsize=7, title="task set", title_fontsize=7, loc="best")
+    fit_title(fig, "architecture × coupling: paired difference, 95% CI over seeds")
     return save_png(fig, path)
 
 
@@ -224,9 +233,16 @@ def sharing_chart(
         fontsize=7,
     )
     ax.set_xlabel("sharing pattern (S shared, T task-specific), fewer → more shared layers")
-    ax.set_ylabel(f"Δ test {target} {rows[0]['metric']} vs single-task")
+    ax.set_ylabel(f"Δ test {target} {rows[0]['metric']} vs single-task\n{_better(rows, target)}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, title=" · ".join([TASK_SET, *others]).replace("_", " "), title_fontsize=7)
+    ax.legend(  # beside the axes: with many series a legend inside covers the lines
+        fontsize=7,
+        title=" · ".join([TASK_SET, *others]).replace("_", " "),
+        title_fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+    )
     ax.set_title("degree of sharing: paired difference, 95% CI over seeds", fontsize=10)
     return save_png(fig, path)
 

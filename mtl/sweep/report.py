@@ -10,6 +10,7 @@ from mtl.core.errors import MtlError, UserError
 from mtl.core.runs import RunDir, atomic_write
 from mtl.sweep import figures
 from mtl.sweep.analysis import MetricInfo, cell_columns, summarise, task_metrics
+from mtl.sweep.folder import normalise_sets
 from mtl.sweep.results import finished, load_results
 from mtl.sweep.spec import TASK_SET, Sweep
 from mtl.sweep.stats import Interval
@@ -181,6 +182,15 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
 
     n_runs = len(sweep.items)
     lines = [f"# Sweep `{sweep.name}`", ""]
+    if sweep.sets:  # first: a shortened study must never pass for the full one
+        shown = ", ".join(f"`{k}={v}`" for k, v in normalise_sets(sweep.sets).items())
+        lines += [
+            f"**Overrides:** {shown} (`--set`): this is the sweep file's study as modified "
+            "by these overrides, not the study as written.",
+            "",
+        ]
+    else:
+        lines += ["Overrides: none (the sweep file as written).", ""]
     if sweep.description:
         lines += [sweep.description, ""]
     lines += [

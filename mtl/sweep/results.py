@@ -13,40 +13,13 @@ Only finished runs are rows; a corrupt or partial run directory is listed by
 
 from __future__ import annotations
 
-import contextlib
-import json
 from pathlib import Path
 from typing import Any
 
-from mtl.core.errors import UserError
-from mtl.core.runs import RESULTS, read_json, write_json
-from mtl.sweep.spec import Sweep, load_sweep
+from mtl.core.runs import RESULTS, read_json
+from mtl.sweep.folder import open_sweep
+from mtl.sweep.spec import Sweep
 from mtl.sweep.state import item_state
-
-INDEX = "sweep.json"
-
-
-def write_index(sweep: Sweep, sets: tuple[str, ...] = ()) -> None:
-    """``<root>/sweep.json``: the items' coordinates, so a run folder alone can be read back."""
-    value = {
-        "name": sweep.name,
-        "file": str(sweep.path.resolve()),
-        "sets": list(sets),
-        "description": sweep.description,
-        "target": sweep.target,
-        "task_sets": sweep.task_sets,
-        "axes": sweep.axes,
-        "dataset": sweep.dataset,
-        "items": [
-            {"index": i.index, "kind": i.kind, "labels": i.labels, "run_dir": str(i.run_dir)}
-            for i in sweep.items
-        ],
-    }
-    path = sweep.root / INDEX
-    with contextlib.suppress(OSError, ValueError):  # missing or unreadable: write it anew
-        if json.loads(path.read_text()) == json.loads(json.dumps(value)):
-            return
-    write_json(path, value)
 
 
 def _rows(items: list[dict[str, Any]], ok: set[int]) -> list[dict[str, Any]]:
@@ -91,19 +64,13 @@ def finished(sweep: Sweep) -> tuple[set[int], dict[int, str]]:
 def load_results(path: Path | str | Sweep, sets: tuple[str, ...] = ()) -> Any:
     """One row per finished run of a sweep, as a ``pandas.DataFrame``.
 
-    ``path`` is a sweep file (``.toml``, with ``sets`` as ``--set`` overrides), a
-    sweep's run folder (``runs/<name>``, read through its ``sweep.json``), or a
-    :class:`Sweep`.
+    ``path`` is a sweep file (``.toml``, with ``sets`` as ``--set`` overrides; without
+    them, those its run folder records), a sweep's run folder (``runs/<name>``, read
+    through its ``sweep.json``), or a :class:`Sweep`.
     """
     import pandas as pd
 
-    sweep = path if isinstance(path, Sweep) else None
-    if sweep is None:
-        path = Path(path)
-        if path.is_dir():
-            sweep = _from_folder(path)
-        else:
-            sweep = load_sweep(path, sets)
+    sweep = path if isinstance(path, Sweep) else open_sweep(path, sets)
     ok, _ = finished(sweep)
     items = [
         {"index": i.index, "kind": i.kind, "labels": i.labels, "run_dir": str(i.run_dir)}
@@ -117,27 +84,3 @@ def load_results(path: Path | str | Sweep, sets: tuple[str, ...] = ()) -> Any:
     front = [c for c in dict.fromkeys(front + ["tasks"]) if c in frame.columns]
     frame = frame[front + [c for c in frame.columns if c not in front]]
     return frame.sort_values("item").reset_index(drop=True)
-
-
-def _from_folder(root: Path) -> Sweep:
-    index = root / INDEX
-    if not index.is_file():
-        raise UserError(
-            f"'{root}' is not a sweep's run folder (no {INDEX}); give the sweep file instead"
-        )
-    meta = read_json(index)
-    path = Path(meta["file"])
-    if not path.is_file():
-        raise UserError(f"the sweep file '{path}' recorded in '{index}' is gone")
-    sweep = load_sweep(path, tuple(meta.get("sets", ())))
-    if sweep.root.resolve() != root.resolve():  # the folder was moved: follow it
-        import dataclasses
-
-        items = [
-            dataclasses.replace(
-                i, config=dataclasses.replace(i.config, run_dir=str(root / str(i.index)))
-            )
-            for i in sweep.items
-        ]
-        sweep = dataclasses.replace(sweep, root=root, items=items)
-    return sweep

@@ -117,6 +117,7 @@ class Sweep:
     axes: dict[str, list[Any]]
     root: Path
     items: list[Item] = field(default_factory=list)
+    sets: tuple[str, ...] = ()  # the --set overrides it was loaded with
 
     @property
     def dataset(self) -> str:
@@ -383,6 +384,7 @@ def load_sweep(path: Path | str, sets: tuple[str, ...] | list[str] = ()) -> Swee
         task_sets=task_sets,
         axes=axes,
         root=root,
+        sets=tuple(sets),
     )
     sweep.items = expand(sweep)
     return sweep

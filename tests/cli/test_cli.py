@@ -162,8 +162,18 @@ def test_train_evaluate_plots_end_to_end_subprocess(tmp_path):
     fresh = json.loads(ev.stdout)["test"]
     saved = json.loads((run_dir / "results.json").read_text())["test"]
     assert fresh == saved
+    # the verdict is part of the JSON (documented in docs/evaluation.md), not on stderr
+    assert json.loads(ev.stdout)["matches_results_json"] == {"test": True}
+    assert "identical" not in ev.stderr
     table = mtl("evaluate", str(run_dir), "--split", "all")
     assert table.returncode == 0 and "test: identical to results.json" in table.stderr
+    results = json.loads((run_dir / "results.json").read_text())
+    results["test"]["pop"]["accuracy"] = -1.0  # results.json no longer matches the checkpoint
+    (run_dir / "results.json").write_text(json.dumps(results))
+    every = mtl("evaluate", str(run_dir), "--split", "all", "--json")
+    assert every.returncode == 0, every.stderr
+    verdicts = json.loads(every.stdout)["matches_results_json"]
+    assert verdicts == {"train": None, "val": True, "test": False}
     # a corrupted checkpoint: one line, exit 2, no traceback
     (run_dir / "checkpoints" / "best.pt").write_bytes(b"garbage")
     bad = mtl("evaluate", str(run_dir))

@@ -27,6 +27,25 @@ def test_device_sparse_take_equals_dense_rows():
     np.testing.assert_array_equal(dense.numpy(), m[idx.numpy()].toarray())
 
 
+def test_sparse_batch_is_in_embedding_bag_form_as_documented():
+    # docs/plugins.md: offsets is batch long (no trailing nnz), starts at 0, empty rows
+    # repeat the next offset; cols int64, vals float32; embedding_bag gives the product
+    m = csr(n=6, dim=5).tolil()
+    m[2, :] = 0
+    m[5, :] = 0
+    m = m.tocsr()
+    m.eliminate_zeros()
+    b = DeviceSparse(SparseInputs.from_scipy(m), torch.device("cpu")).take(torch.arange(6))
+    assert b.offsets.shape == (6,) and b.size == 6 and int(b.offsets[0]) == 0
+    assert b.cols.dtype == torch.int64 and b.vals.dtype == torch.float32
+    assert b.offsets.tolist() == m.indptr[:-1].tolist() and len(b.cols) == m.nnz
+    weight = torch.randn(5, 3, dtype=torch.float64)
+    got = torch.nn.functional.embedding_bag(
+        b.cols, weight, b.offsets, mode="sum", per_sample_weights=b.vals.double()
+    )
+    np.testing.assert_allclose(got.numpy(), m.toarray() @ weight.numpy(), atol=1e-12)
+
+
 @pytest.mark.parametrize("whiten", [False, True])
 @pytest.mark.parametrize("groups", [1, 3])
 def test_input_layer_sparse_matches_dense_reference(whiten, groups):

@@ -212,3 +212,66 @@ def test_array_job_runs_each_sweep_item_into_its_own_directory(slurm, tmp_path):
         seeds.append(json.loads((run / "config.json").read_text())["seed"])
         assert (tmp_path / "logs" / f"arr-{job}_{i}.out").exists()
     assert seeds == [0, 1]
+
+
+# --- what the partition offers, and where jobs stand (mtl/hpc/cluster.py) ------------------
+
+
+def test_live_sinfo_parses_and_a_request_it_cannot_run_is_refused(slurm, tmp_path):
+    from mtl.hpc.cluster import cluster_nodes
+
+    nodes = cluster_nodes()
+    assert nodes, "the live sinfo output did not parse"
+    assert any(n.default for n in nodes) and all(n.cpus >= 1 for n in nodes)
+    cpus = max(n.cpus for n in nodes)
+    cfg = config(tmp_path)
+    out = mtl("hpc", "submit", "cpu", "--config", str(cfg), "--cpus-per-task", str(cpus + 1),
+              cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"has at most {cpus} CPUs per node" in out.stderr
+    assert f"use --cpus-per-task {cpus} or less" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "logs").exists()
+
+
+def test_submit_shows_the_state_and_hpc_status_follows_the_job(slurm, tmp_path):
+    cfg = config(tmp_path, epochs=1)
+    out = mtl("hpc", "submit", "cpu", "--config", str(cfg), "--run-dir", "runs/st",
+              "--cpus-per-task", "1", "--mem", "1G", "--time", "00:10:00", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    job = out.stdout.split("submitted job", 1)[1].split()[0]
+    assert any(
+        line.startswith("  state:  ") and line.split()[1] in ("PENDING", "RUNNING", "COMPLETING",
+                                                              "COMPLETED", "CONFIGURING")
+        for line in out.stdout.splitlines()
+    ), out.stdout  # fmt: skip
+    status = mtl("hpc", "status", job, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.startswith(f"{job}  cpu  ") or status.stdout.startswith(f"{job}  st  ")
+    assert wait(job) == "COMPLETED"
+
+
+def test_a_job_that_can_never_start_is_named_by_hpc_status(slurm, tmp_path):
+    from mtl.hpc.cluster import cluster_nodes
+
+    cpus = max(n.cpus for n in cluster_nodes())
+    # submitted past mtl's check, with sbatch itself, as the user in the report did
+    out = subprocess.run(
+        ["sbatch", "--parsable", f"--cpus-per-task={cpus + 2}", "--wrap", "true"],
+        capture_output=True, text=True, timeout=30, cwd=tmp_path,
+    )  # fmt: skip
+    if out.returncode != 0:
+        pytest.skip(f"this SLURM refuses the request at submission: {out.stderr.strip()}")
+    job = out.stdout.strip().split(";")[0]
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            status = mtl("hpc", "status", job, cwd=tmp_path)
+            if "(None" not in status.stdout:
+                break
+            time.sleep(1)
+        assert status.returncode == 0, status.stderr
+        assert "PENDING (" in status.stdout and "it will never start" in status.stdout, (
+            status.stdout
+        )
+    finally:
+        subprocess.run(["scancel", job], timeout=20)

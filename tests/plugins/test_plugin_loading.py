@@ -307,9 +307,18 @@ def test_a_duplicate_name_is_reported_and_none_of_the_plugins_registrations_appl
     after = plugin("after_plugin", mtl_register_datasets=add("after-data"))
     loaded = load_plugins(env=NO_EXTERNAL, extra=[("dup", dup), ("clash", clash), ("after", after)])
     reasons = {f.name: f.reason for f in loaded.failures}
+    # both plugins are named: the one skipped need not be the one at fault
     assert reasons == {
-        "dup": "reporter 'console' is already registered by plugin 'reporters'",
-        "clash": "dataset 'synthetic' is already registered by plugin 'datasets'",
+        "dup": "reporter 'console' is registered by two plugins: 'reporters' (loaded first, "
+        "kept) and 'dup' (skipped); either may be the one at fault: rename it in one of them "
+        "or uninstall one",
+        "clash": "dataset 'synthetic' is registered by two plugins: 'datasets' (loaded first, "
+        "kept) and 'clash' (skipped); either may be the one at fault: rename it in one of them "
+        "or uninstall one",
+    }
+    assert {f.name: f.clashes_with for f in loaded.failures} == {
+        "dup": "reporters",
+        "clash": "datasets",
     }
     reg = loaded.registries
     assert "fresh-data" not in reg.datasets  # staged, then dropped with the plugin
@@ -317,7 +326,10 @@ def test_a_duplicate_name_is_reported_and_none_of_the_plugins_registrations_appl
     assert reg.datasets.owner("synthetic") == "datasets"
     assert reg.datasets.owner("after-data") == "after"
     assert [p.name for p in loaded.loaded if p.source != "builtin"] == ["after"]
-    assert loaded.warning() == "2 plugins skipped (dup, clash); run 'mtl plugins' for details"
+    assert loaded.warning() == (
+        "2 plugins skipped (dup: a name clash with plugin 'reporters', clash: a name clash "
+        "with plugin 'datasets'); run 'mtl plugins' for details"
+    )
 
 
 @pytest.mark.parametrize(
@@ -382,7 +394,7 @@ def test_registration_error_is_raised_by_the_registry_view(builtins):
     from mtl.core.registry import PluginRegistry
 
     view = PluginRegistry(builtins.registries.datasets, "someone")
-    with pytest.raises(RegistrationError, match="already registered by plugin 'datasets'"):
+    with pytest.raises(RegistrationError, match="by two plugins: 'datasets' .* and 'someone'"):
         view.add("dummy", valid_component("dataset"))
 
 
@@ -521,6 +533,40 @@ def test_cli_plugins_table_shows_failures(cli, tmp_path, monkeypatch):
     assert strict.exit_code == 2
     assert flat(strict.stderr).startswith("error: plugin 'clibroken' failed to load:")
     assert "Traceback" not in strict.output
+
+
+SWEEP = """
+[base]
+dataset = "synthetic"
+[task-sets]
+one = "pop"
+"""
+
+
+@pytest.mark.parametrize("command", ["env", "sweep status"])
+def test_env_and_sweep_status_warn_and_fail_strict_on_broken_plugins(
+    cli, tmp_path, monkeypatch, command
+):
+    write_distribution(tmp_path, "clibroken", BROKEN_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("MTL_PLUGINS", "clibroken")
+    for var in [v for v in os.environ if v.startswith(("SLURM_", "MTL_PREEMPT"))]:
+        monkeypatch.delenv(var)  # env: nothing misconfigured but the plugin
+    for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
+    (tmp_path / "s.toml").write_text(SWEEP)
+    monkeypatch.chdir(tmp_path)
+    args = command.split() + (["s.toml"] if command.startswith("sweep") else [])
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert flat(result.stderr) == (
+        "warning: 1 plugin skipped (clibroken); run 'mtl plugins' for details"
+    )
+    monkeypatch.setattr(core_plugins, "_CACHE", {})
+    strict = cli("--strict", *args)
+    assert strict.exit_code == 2, strict.output
+    assert flat(strict.stderr).startswith("error: plugin 'clibroken' failed to load:")
+    assert strict.stdout == "" and "Traceback" not in strict.output
 
 
 @pytest.mark.parametrize(

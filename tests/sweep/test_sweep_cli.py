@@ -242,3 +242,63 @@ def test_a_preempted_item_is_checkpointed_and_resumes_to_the_uninterrupted_resul
     a = json.loads((root / "0" / "results.json").read_text())
     b = json.loads((ref / "results.json").read_text())
     assert a["test"] == b["test"] and a["selected_epoch"] == b["selected_epoch"]
+
+
+SHORT = ("axes.task-set=tight", "axes.train-size=60", "axes.seed=0", "baselines=target")
+
+
+def test_the_run_folder_remembers_its_overrides(tmp_path, study, monkeypatch):
+    sets = [a for s in (*SHORT, "epochs=1") for a in ("--set", s)]
+    out = mtl("sweep", "run", str(study), *sets, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    root = tmp_path / "runs" / "study"
+    assert json.loads((root / "sweep.json").read_text())["sets"] == [*SHORT, "epochs=1"]
+    # without repeating --set: the recorded overrides apply, from the file or the folder
+    for target in (str(study), "runs/study"):
+        status = mtl("sweep", "status", target, cwd=tmp_path)
+        assert status.returncode == 0, status.stderr
+        assert "2 items: 2 done, 0 running, 0 failed, 0 pending" in status.stdout, status.stdout
+        assert "overrides recorded in runs/study: " in status.stderr
+        assert "--set epochs=1" in status.stderr
+    again = mtl("sweep", "run", str(study), cwd=tmp_path)  # nothing left to run
+    assert again.returncode == 0 and "2 finished" in again.stderr and "0 to run" in again.stderr
+    # the same overrides in another order are the same sweep
+    reordered = [a for s in ("epochs=1", *reversed(SHORT)) for a in ("--set", s)]
+    assert mtl("sweep", "status", str(study), *reordered, cwd=tmp_path).returncode == 0
+    # other overrides than recorded: one clear error, nothing changed
+    before = (root / "sweep.json").read_text()
+    for args in (
+        ["sweep", "status", str(study), "--set", "epochs=2"],
+        ["sweep", "run", str(study), *sets[:-1], "epochs=2"],
+        ["sweep", "report", "runs/study", "--set", "epochs=2"],
+    ):
+        bad = mtl(*args, cwd=tmp_path)
+        assert bad.returncode == 2 and bad.stderr.startswith("error:"), bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
+        flat = " ".join(bad.stderr.split())
+        assert "--set epochs=1" in flat and "--set epochs=2" in flat and "name=NEW" in flat
+    assert (root / "sweep.json").read_text() == before
+    # the report, from the folder alone, states every override at the top
+    report = mtl("sweep", "report", "runs/study", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    head = (root / "report" / "report.md").read_text().split("\n## ")[0]
+    top = head.splitlines()[2]
+    assert top.startswith("**Overrides:**"), head
+    for s in (*SHORT, "epochs=1"):
+        assert f"`{s}`" in top, s
+    frame = load_results(root)
+    assert len(frame) == 2 and set(frame["kind"]) == {"multi", "single"}
+    monkeypatch.chdir(tmp_path)
+    assert len(load_results(study)) == 2  # the file alone: the recorded overrides too
+
+
+def test_a_report_without_overrides_says_so(tmp_path):
+    short = STUDY.replace("epochs = 3", "epochs = 1").replace('"loose"]', "]")
+    short = short.replace("[60, 120]", "[60]").replace("[0, 1]", "[0]")
+    (tmp_path / "short.toml").write_text('baselines = "target"\n' + short)
+    assert mtl("sweep", "run", "short.toml", cwd=tmp_path).returncode == 0
+    report = mtl("sweep", "report", "short.toml", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert "overrides recorded" not in report.stderr
+    text = (tmp_path / "runs" / "short" / "report" / "report.md").read_text()
+    assert text.splitlines()[2] == "Overrides: none (the sweep file as written)."

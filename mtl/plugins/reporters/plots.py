@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mtl.core.plotting import pyplot, save_png
+from mtl.core.plotting import fit_title, pyplot, save_png
 from mtl.core.reporter import Reporter, RunInfo
 from mtl.core.runs import RunDir
 
@@ -43,14 +43,14 @@ def plot_learning_curves(
                 ax.plot(*zip(*pts, strict=True), style, marker="o", ms=3, label=split)
         if selected_epoch:
             ax.axvline(selected_epoch, color="grey", lw=0.8, ls=":", label="selected")
-        ax.set_title("training loss" if metric is None else f"{task}: {metric}")
+        ax.set_title("loss (train and validation)" if metric is None else f"{task}: {metric}")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     if title:
-        fig.suptitle(title)
+        fit_title(fig, title)
     return save_png(fig, path)
 
 
@@ -85,7 +85,7 @@ def plot_task_weights(records: list[dict[str, Any]], path: Path, title: str = ""
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     if title:
-        fig.suptitle(title)
+        fit_title(fig, title)
     return save_png(fig, path)
 
 
