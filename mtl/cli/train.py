@@ -116,6 +116,55 @@ def train(
             rich_help_panel=P_OPT,
         ),
     ] = None,
+    lr_schedule: Annotated[
+        str | None,
+        typer.Option(
+            help="Learning-rate schedule: constant, cosine (per step, near 0 by the last step), step (x --lr-gamma every --lr-step-size epochs) or plateau (x --lr-gamma after --lr-patience epochs without validation improvement). \\[default: constant]",
+            rich_help_panel=P_OPT,
+        ),
+    ] = None,
+    warmup_epochs: Annotated[
+        int | None,
+        typer.Option(
+            help="Linear learning-rate warm-up over the first N epochs, per step. \\[default: 0]",
+            rich_help_panel=P_OPT,
+        ),
+    ] = None,
+    lr_step_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Epochs between cuts of --lr-schedule step. \\[default: 10]",
+            rich_help_panel=P_OPT,
+        ),
+    ] = None,
+    lr_gamma: Annotated[
+        float | None,
+        typer.Option(
+            help="Factor of each cut of --lr-schedule step or plateau. \\[default: 0.1]",
+            rich_help_panel=P_OPT,
+        ),
+    ] = None,
+    lr_patience: Annotated[
+        int | None,
+        typer.Option(
+            help="Epochs without validation improvement before --lr-schedule plateau cuts. \\[default: 3]",
+            rich_help_panel=P_OPT,
+        ),
+    ] = None,
+    accumulate: Annotated[
+        int | None,
+        typer.Option(
+            help="Accumulate gradients of N micro-batches of --batch-size per optimiser step (= a batch N times larger; --weighting ew or fixed). \\[default: 1]",
+            rich_help_panel=P_OPT,
+        ),
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="32, bf16 (autocast) or fp16 (autocast + loss scaling; ew or fixed) for the training forward; evaluation is float32. \\[default: 32]",
+            rich_help_panel=P_OPT,
+        ),
+    ] = None,
     patience: Annotated[
         int | None,
         typer.Option(
@@ -316,6 +365,13 @@ def train(
         "lr": lr,
         "weight_decay": weight_decay,
         "clip_grad_norm": clip_grad_norm,
+        "lr_schedule": lr_schedule,
+        "warmup_epochs": warmup_epochs,
+        "lr_step_size": lr_step_size,
+        "lr_gamma": lr_gamma,
+        "lr_patience": lr_patience,
+        "accumulate": accumulate,
+        "precision": precision,
         "patience": patience,
         "select_by": select_by,
         "seed": seed,

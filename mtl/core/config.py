@@ -30,6 +30,8 @@ DEVICES = ("auto", "cpu", "cuda")
 INIT_PARTS = ("encoder", "all")
 FREEZE_MODES = ("none", "encoder", "all-but-heads")
 LOG_FORMATS = ("auto", "rich", "plain", "json")
+LR_SCHEDULES = ("constant", "cosine", "step", "plateau")
+PRECISIONS = ("32", "bf16", "fp16")
 
 
 @dataclass
@@ -74,6 +76,13 @@ class TrainConfig:
     weighting: str = "ew"
     weighting_options: dict[str, Any] = field(default_factory=dict)
     arch_options: dict[str, Any] = field(default_factory=dict)
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
+    lr_step_size: int = 10
+    lr_gamma: float = 0.1
+    lr_patience: int = 3
+    accumulate: int = 1
+    precision: str = "32"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,6 +143,8 @@ CHOICES = {
     "combine": COMBINE_RULES,
     "batch_order": BATCH_ORDERS,
     "log_format": LOG_FORMATS,
+    "lr_schedule": LR_SCHEDULES,
+    "precision": PRECISIONS,
 }
 
 
@@ -160,6 +171,15 @@ def coerce(key: str, value: Any) -> Any:
             return _number(value, key, int, 1)
         case "seed":
             return _number(value, key, int, 0)
+        case "warmup_epochs":
+            return _number(value, "warmup-epochs", int, 0)
+        case "lr_step_size" | "lr_patience" | "accumulate":
+            return _number(value, key.replace("_", "-"), int, 1)
+        case "lr_gamma":
+            gamma = _number(value, "lr-gamma", float)
+            if not 0 < gamma <= 1:
+                raise UserError(f"'lr-gamma' must be in (0, 1]; got {value!r}")
+            return gamma
         case "lr":
             return _number(value, key, float, 0.0)
         case "weight_decay" | "momentum":

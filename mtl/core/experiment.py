@@ -26,6 +26,7 @@ from mtl.core.options import resolve_options
 from mtl.core.plugins import Plugins
 from mtl.core.registry import did_you_mean, unknown_name_message, unknown_task_message
 from mtl.core.task_type import TaskType
+from mtl.core.training_options import check_training_options
 from mtl.core.weighting import Weighting
 
 
@@ -240,6 +241,7 @@ def prepare(
         config.arch,
         config.seed,
     )
+    check_training_options(config, weighting.static_weights() is not None, device)
     return Experiment(
         config=config,
         plugins=plugins,

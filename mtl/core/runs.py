@@ -277,6 +277,7 @@ def manifest(
     import torch
 
     from mtl import __version__
+    from mtl.core.training_options import training_options
 
     return {
         "mtl_version": __version__,
@@ -294,6 +295,7 @@ def manifest(
         "data_fingerprint": fingerprint,
         "data_provenance": provenance,
         "seed": config["seed"],
+        "training": training_options(config),
         "device": device,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

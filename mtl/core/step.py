@@ -26,10 +26,12 @@ from typing import Any
 
 import torch
 
+from mtl.core.accumulation import micro_batches
 from mtl.core.errors import RunFailure
 from mtl.core.experiment import Experiment
-from mtl.core.losses import DeviceData, batch_loss, shard_loss, task_losses
+from mtl.core.losses import DeviceData, batch_loss, task_losses
 from mtl.core.penalty import training_penalty
+from mtl.core.precision import Precision
 from mtl.core.sharing import shared_parameters
 from mtl.core.weighting import Combination, StepInfo
 from mtl.distributed import group
@@ -112,6 +114,8 @@ class TrainStep:
         k = len(exp.specs)
         self.eye = torch.eye(k, device=exp.device)
         self.stats = EpochStats(k, exp.device)
+        self.precision = Precision(exp.config.precision, exp.device)
+        self.accumulate = exp.config.accumulate
 
     def __call__(self, idx: torch.Tensor, epoch: int, step: int) -> torch.Tensor:
         """Gradients of the global batch ``idx`` in every ``.grad``; the batch loss
@@ -122,7 +126,7 @@ class TrainStep:
         part = torch.tensor_split(idx, world)[self.dist.rank] if world > 1 else idx
         sync = self.net.no_sync() if world > 1 else contextlib.nullcontext()
         with sync:
-            outputs = self.net(self.dd.inputs.take(part))
+            outputs = self.precision.forward(self.net, self.dd.inputs.take(part))
             raw, counts = task_losses(self.exp, self.dd, outputs, part, idx)
             losses = raw * self.c
             penalty = training_penalty(self.exp.model)
@@ -140,14 +144,25 @@ class TrainStep:
         return total + penalty.detach() if penalty is not None else total
 
     def _static(self, idx: torch.Tensor) -> torch.Tensor:
+        """One backward per micro-batch (``--accumulate``, see :mod:`mtl.core.accumulation`)
+        of its share of the global batch's loss (under DDP: of this rank's shard of it)."""
         exp, dd, world = self.exp, self.dd, self.dist.world_size
-        if world > 1:
-            loss = shard_loss(exp, dd, self.net, idx, self.dist.rank, world, self.weights)
-        else:
-            loss = batch_loss(exp, dd, self.net(dd.inputs.take(idx)), idx, weights=self.weights)
+        micros = micro_batches(idx, self.accumulate)
+        whole = idx if world > 1 or len(micros) > 1 else None
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        return loss
+        total = None
+        for j, micro in enumerate(micros):
+            part = torch.tensor_split(micro, world)[self.dist.rank] if world > 1 else micro
+            last = j == len(micros) - 1  # DDP all-reduces the summed gradients once
+            with self.net.no_sync() if world > 1 and not last else contextlib.nullcontext():
+                out = self.precision.forward(self.net, dd.inputs.take(part))
+                loss = batch_loss(exp, dd, out, part, whole, world, weights=self.weights)
+                penalty = training_penalty(exp.model)
+                if penalty is not None and len(micros) > 1:  # averaged over micro-batches
+                    loss = loss - penalty * (1 - 1 / len(micros))
+                self.precision.backward(loss)
+            total = loss.detach() if total is None else total + loss.detach()
+        return total
 
     def _jacobian(self, losses: torch.Tensor) -> torch.Tensor | None:
         """This rank's per-task gradients in one batched pass: ``(k, P)`` over the shared
@@ -158,7 +173,7 @@ class TrainStep:
             rep = self.exp.model.shared_representation
             return torch.autograd.grad(
                 losses, rep, grad_outputs=self.eye, is_grads_batched=True, retain_graph=True
-            )[0]
+            )[0].float()  # float32 also under bf16 autocast
         grads = torch.autograd.grad(
             losses,
             self.shared,
@@ -236,7 +251,9 @@ class TrainStep:
             # one backward of sum_i c_i loss_i in which the representation's gradient is
             # replaced by the combination of the tasks' gradients (this rank's rows)
             combined = torch.einsum("k,k...->...", weights, local_jac)
-            hook = self.exp.model.shared_representation.register_hook(lambda _: combined)
+            hook = self.exp.model.shared_representation.register_hook(
+                lambda g: combined.to(g.dtype)
+            )
             total = losses.sum()
             (total if pen is None else total + pen).backward()
             hook.remove()

@@ -24,6 +24,7 @@ from mtl.core.gates import GateRecorder
 from mtl.core.losses import DeviceData, batch_loss  # noqa: F401 (re-exported)
 from mtl.core.reporter import Reporter, RunInfo
 from mtl.core.runs import BEST, LAST, RESULTS, RunDir, write_json
+from mtl.core.schedules import LRSchedule
 from mtl.core.scoring import evaluate_split, load_best, score_checkpoint  # noqa: F401 (re-exported)
 from mtl.core.sharing import parameter_counts
 from mtl.core.step import TrainStep
@@ -103,6 +104,9 @@ class Trainer:
         self.dist = group.context()
         self.net = group.wrap(exp.model)
         self.step = TrainStep(exp, self.dd, self.net, self.trainable, self.optimizer)
+        self.step_rows = exp.config.batch_size * self.dist.world_size * exp.config.accumulate
+        self.per_epoch = math.ceil(len(self.dd.splits["train"]) / self.step_rows)
+        self.schedule = LRSchedule(exp.config, self.optimizer, self.per_epoch)
         if self.dist.rank:
             torch.manual_seed(exp.config.seed * 1_000_003 + self.dist.rank)
         self.flag = Flag()  # set by the preemption signal handlers (see mtl.distributed.preempt)
@@ -135,6 +139,8 @@ class Trainer:
                 "status": self.status,
                 "rng_ranks": group.gather_objects(rng_state()),
                 "partial": self.partial,
+                "schedule": self.schedule.state_dict(),
+                "scaler": self.step.precision.state_dict(),
             }
         return state
 
@@ -164,6 +170,9 @@ class Trainer:
         load_optimizer(self.optimizer, state["optimizer"], path)
         if "weighting" in state:  # runs from before weightings used equal weighting
             self.exp.weighting.load_state_dict(state["weighting"])
+        if "schedule" in state:  # runs from before schedules had none
+            self.schedule.load_state_dict(state["schedule"])
+        self.step.precision.load_state_dict(state.get("scaler"))
         set_rank_rng_state(state, self.dist.rank)
         self.partial = state.get("partial")
         self.epoch = int(state["epoch"])
@@ -177,8 +186,7 @@ class Trainer:
         exp, dd, opt = self.exp, self.dd, self.optimizer
         train = dd.splits["train"]
         world = self.dist.world_size
-        bs = exp.config.batch_size * world  # the global batch: per-rank batch x ranks
-        per_epoch = math.ceil(len(train) / bs)
+        bs, per_epoch = self.step_rows, self.per_epoch  # per-rank batch x ranks x --accumulate
         order = torch.randperm(
             len(train),
             generator=torch.Generator().manual_seed(exp.config.seed * 100_003 + self.epoch),
@@ -206,10 +214,10 @@ class Trainer:
                 seconds = before + time.perf_counter() - start
                 self._preempt(s, step, steps, carried + self._global_sum(loss_sum), seconds)
             # gradients of the global batch, as the run's weighting combines them
-            loss = self.step(perm[s : s + bs], self.epoch, (self.epoch - 1) * per_epoch + step)
-            if clip is not None:  # the gradients are global: every rank clips alike
-                torch.nn.utils.clip_grad_norm_(self.trainable, clip)
-            opt.step()
+            t = (self.epoch - 1) * per_epoch + step
+            loss = self.step(perm[s : s + bs], self.epoch, t)
+            self.schedule.apply(t, self.epoch)  # --lr-schedule, --warmup-epochs
+            self.step.precision.step(opt, self.trainable, clip)  # clip, (un)scale, step
             self.step.after_step()
             loss_sum += loss.detach()
             steps += 1
@@ -262,9 +270,7 @@ class Trainer:
             split_sizes={k: len(v) for k, v in exp.data.splits.items()},
             epochs=cfg.epochs,
             start_epoch=self.epoch + 1,
-            steps_per_epoch=math.ceil(
-                len(exp.data.splits["train"]) / (cfg.batch_size * self.dist.world_size)
-            ),
+            steps_per_epoch=self.per_epoch,
             selection=str(exp.selection),
             primary_metrics={
                 s.name: tt.primary for s, tt in zip(exp.specs, exp.task_types, strict=True)
@@ -292,6 +298,7 @@ class Trainer:
                     "samples_per_second": samples / seconds if seconds > 0 else None,
                     "eval_samples": len(self.train_eval_rows),
                     "eval_seconds": eval_seconds,
+                    "lr": self.schedule.last,
                     "tasks": train_metrics,
                     **balance,
                     **gates.record(),
@@ -305,6 +312,7 @@ class Trainer:
                 self._save(BEST, full=False)
             else:
                 self.bad_epochs += 1
+            self.schedule.end_epoch(self.epoch, improved)  # plateau follows --select-by
             if cfg.patience is not None and self.bad_epochs >= cfg.patience:
                 self.status = "early_stopped"
             elif self._stop_file():

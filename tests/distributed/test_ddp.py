@@ -88,6 +88,22 @@ def test_two_gloo_ranks_end_like_one_process_with_the_same_global_batch(tmp_path
     )
 
 
+def test_two_ranks_match_one_process_with_a_schedule_and_accumulation(tmp_path):
+    """One process group checks both: a per-step cosine schedule with warm-up counts the
+    same optimiser steps, and 2 ranks x 2 micro-batches of 8 step like one batch of 32."""
+    opts = ["--epochs", "3", "--lr-schedule", "cosine", "--warmup-epochs", "1", "--lr", "0.05"]
+    one = mtl("train", *TINY, *opts, "--batch-size", "32", "--run-dir", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr
+    two = torchrun(
+        2, "train", *TINY, *opts, "--batch-size", "8", "--accumulate", "2",
+        "--run-dir", str(tmp_path / "two"),
+    )  # fmt: skip
+    assert two.returncode == 0, two.stderr
+    assert_same_run(tmp_path / "one", tmp_path / "two")
+    lrs = [[r["lr"] for r in history(p) if r["split"] == "train"] for p in tmp_path.iterdir()]
+    assert lrs[0] == lrs[1] and len(set(lrs[0])) == 3
+
+
 def test_a_different_global_batch_gives_a_different_run(tmp_path):
     """The comparison above can fail: 2 x 32 is not the 1-process batch of 32."""
     one = mtl(

@@ -1,8 +1,11 @@
 """TensorBoard event files: every epoch's loss and metrics, and the test metrics at the end.
 
 Writes ``<run>/tensorboard/`` (``tensorboard --logdir runs`` shows every run). Scalars
-are tagged ``<split>/loss`` and ``<split>/<task>/<metric>`` with the epoch as step; the
-test split's metrics are logged once, at the selected epoch. A resumed run purges the
+are tagged ``<split>/loss``, ``train/lr`` and ``<split>/<task>/<metric>`` with the epoch
+as step; the test split's metrics are logged once, at the selected epoch. At the end the
+run's configuration goes to TensorBoard's HParams tab (``tensorboard/hparams/``: every
+config value, lists and tables as text, against the selected epoch's validation and test
+metrics, tagged ``hparam/<split>/<task>/<metric>``), so runs can be compared by option. A resumed run purges the
 events from the epoch it restarts at. Needs the ``tensorboard`` package
 (``pip install 'mtl[tensorboard]'``).
 """
@@ -30,16 +33,19 @@ class TensorBoardReporter(Reporter):
             ) from None
         self._writer_class = SummaryWriter
         self.writer: Any = None
+        self.config: dict[str, Any] = {}
 
     def on_start(self, info: RunInfo) -> None:
         purge = info.start_epoch if info.start_epoch > 1 else None
         self.writer = self._writer_class(log_dir=str(info.run_dir / DIR), purge_step=purge)
+        self.config = dict(info.config)
         lines = [f"- **{k}**: `{v}`" for k, v in info.config.items()]
         self.writer.add_text("config", "\n".join(lines), global_step=info.start_epoch)
 
     def _scalars(self, split: str, record: dict[str, Any], step: int) -> None:
-        if isinstance(record.get("loss"), (int, float)):
-            self.writer.add_scalar(f"{split}/loss", record["loss"], step)
+        for key in ("loss", "lr"):
+            if isinstance(record.get(key), (int, float)):
+                self.writer.add_scalar(f"{split}/{key}", record[key], step)
         for task, metrics in (record.get("tasks") or {}).items():
             for metric, value in metrics.items():
                 if (
@@ -61,9 +67,27 @@ class TensorBoardReporter(Reporter):
             return
         record = {"loss": results.get("test_loss"), "tasks": results.get("test", {})}
         self._scalars("test", record, results["selected_epoch"])
+        self.writer.add_hparams(
+            {k: _hparam(v) for k, v in self.config.items()},
+            {
+                f"hparam/{split}/{task}/{metric}": value
+                for split in ("val", "test")
+                for task, metrics in (results.get(split) or {}).items()
+                for metric, value in metrics.items()
+                if metric != "n" and isinstance(value, (int, float)) and not isinstance(value, bool)
+            },
+            run_name="hparams",
+            global_step=results["selected_epoch"],
+        )
         self.writer.flush()
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def _hparam(value: Any) -> Any:
+    """A config value as TensorBoard's HParams take it: numbers, bools and strings as they
+    are, anything else (lists, tables, None) as text."""
+    return value if isinstance(value, (bool, int, float, str)) else str(value)

@@ -88,3 +88,17 @@ def test_tensorboard_event_files_read_back_with_tensorboard(tmp_path, plugins):
     if config_text is not None:
         assert b"synthetic" in config_text[0].tensor_proto.string_val[0]
     assert json.loads(run.file("results.json").read_text())["status"] == "completed"
+    assert [e.value for e in acc.Scalars("train/lr")] == pytest.approx([0.01] * 3)
+    # the configuration against the selected epoch's metrics, in the HParams tab
+    hp = event_accumulator.EventAccumulator(str(run.path / "tensorboard" / "hparams"))
+    hp.Reload()
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = hp.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    hparams = start.session_start_info.hparams
+    assert hparams["dataset"].string_value == "synthetic"
+    assert hparams["batch_size"].number_value == run.config()["batch_size"]
+    assert hparams["lr_schedule"].string_value == "constant"
+    [auc] = hp.Scalars("hparam/test/pop/roc_auc")
+    assert auc.value == pytest.approx(results["test"]["pop"]["roc_auc"], rel=1e-6)
