@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from mtl.cli.common import err, out, plugins, reports_errors
+from mtl.cli.common import ThreadsOpt, err, out, plugins, reports_errors, use_threads_option
 from mtl.core.reporter import TIMING_KEYS
 
 
@@ -65,6 +65,7 @@ def reproduce(
             show_default=False,
         ),
     ] = 0.0,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Re-run a run from its config.json and manifest; say whether the metrics match.
 
@@ -83,6 +84,7 @@ def reproduce(
     from mtl.core.runner import start_run
     from mtl.core.runs import RunDir, manifest
 
+    use_threads_option(threads)
     old = RunDir.open(run_dir)
     old_results = old.results()
     old_manifest = old.manifest()

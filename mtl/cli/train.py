@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mtl.cli.common import err, plugins, reports_errors
+from mtl.cli.common import THREADS_HELP, err, plugins, reports_errors
 
 P_DATA = "Data and tasks"
 P_MODEL = "Model"
@@ -257,6 +257,7 @@ def train(
             rich_help_panel=P_RUN,
         ),
     ] = None,
+    threads: Annotated[str | None, typer.Option(help=THREADS_HELP, rich_help_panel=P_RUN)] = None,
     mlflow_uri: Annotated[
         str | None,
         typer.Option(
@@ -327,6 +328,7 @@ def train(
         "batch_order": batch_order,
         "log_format": log_format,
         "mlflow_uri": mlflow_uri,
+        "threads": threads,
         "weighting": weighting,
         "weighting_options": weighting_option or None,
     }

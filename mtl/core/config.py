@@ -72,6 +72,7 @@ class TrainConfig:
     mlflow_uri: str | None = None
     weighting: str = "ew"
     weighting_options: dict[str, Any] = field(default_factory=dict)
+    threads: int | None = None  # torch CPU threads; None: mtl.core.threads.default_threads
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -154,6 +155,10 @@ def coerce(key: str, value: Any) -> Any:
             return _number(value, key, int, 1)
         case "seed":
             return _number(value, key, int, 0)
+        case "threads":
+            from mtl.core.threads import check_threads
+
+            return check_threads(value, "'threads'")
         case "lr":
             return _number(value, key, float, 0.0)
         case "weight_decay" | "momentum":

@@ -37,6 +37,7 @@ from mtl.distributed.preempt import WARN, Preempted, requeue
 ALWAYS_ON_REPORTERS = ("jsonl",)
 RESUMABLE_OVERRIDES = {
     "epochs", "patience", "report", "device", "eval_batch_size", "log_format", "mlflow_uri",
+    "threads",
 }  # fmt: skip
 
 

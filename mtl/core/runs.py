@@ -295,5 +295,6 @@ def manifest(
         "data_provenance": provenance,
         "seed": config["seed"],
         "device": device,
+        "threads": torch.get_num_threads(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -57,13 +57,6 @@ def one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _summary(sweep: Sweep, results: dict[str, Any], tasks: list[str]) -> str:
     task = sweep.target if sweep.target in tasks else tasks[0]
     metrics = results.get("test", {}).get(task, {})
@@ -146,10 +139,9 @@ def _run_claimed(sweep: Sweep, item: Item, plugins: Any) -> Outcome:
 
 def serve(sweep: Sweep, plugins: Any, threads: int | None) -> None:
     """Worker loop: read item numbers from stdin, answer one JSON line each on stdout."""
-    if threads:
-        import torch
+    from mtl.core.threads import override
 
-        torch.set_num_threads(threads)
+    override(threads)  # every item of this worker (mtl.core.threads)
     answer = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything a run prints goes to the worker's log, not into the protocol
     sys.stdout = sys.stderr
@@ -232,10 +224,14 @@ def run_local(
     jobs: int,
     indices: list[int],
     on_event: Callable[[str, Any], None],
+    threads: int | None = None,
 ) -> list[Outcome]:
-    """Run ``indices`` with ``jobs`` workers; ``on_event(kind, payload)`` reports progress:
+    """Run ``indices`` with ``jobs`` workers of ``threads`` CPU threads each (default: the
+    process's, divided among them); ``on_event(kind, payload)`` reports progress:
     ``("start", (worker, index))`` and ``("end", Outcome)``."""
-    threads = max(1, cpu_count() // jobs)
+    from mtl.core.threads import default_threads
+
+    threads = threads or max(1, default_threads() // jobs)
     env = {
         **os.environ,
         "OMP_NUM_THREADS": str(threads),
