@@ -56,6 +56,9 @@ def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except MtlError as exc:
+            if exc.exit_code == 0:  # nothing to do (e.g. AlreadyFinished): a note, not an error
+                err.print(f"[yellow]note:[/] {escape(str(exc))}", soft_wrap=True)
+                raise typer.Exit(0) from None
             raise fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None

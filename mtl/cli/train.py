@@ -258,6 +258,13 @@ def train(
         ),
     ] = None,
     threads: Annotated[str | None, typer.Option(help=THREADS_HELP, rich_help_panel=P_RUN)] = None,
+    keep_checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            help="What a finished run keeps: best (best.pt only; it cannot be extended), last (also last.pt: --resume --epochs N extends it) or all (also last.prev.pt). Unfinished runs keep everything. \\[default: best]",
+            rich_help_panel=P_RUN,
+        ),
+    ] = None,
     mlflow_uri: Annotated[
         str | None,
         typer.Option(
@@ -329,6 +336,7 @@ def train(
         "log_format": log_format,
         "mlflow_uri": mlflow_uri,
         "threads": threads,
+        "keep_checkpoints": keep_checkpoints,
         "weighting": weighting,
         "weighting_options": weighting_option or None,
     }

@@ -29,6 +29,7 @@ DEVICES = ("auto", "cpu", "cuda")
 INIT_PARTS = ("encoder", "all")
 FREEZE_MODES = ("none", "encoder", "all-but-heads")
 LOG_FORMATS = ("auto", "rich", "plain", "json")
+KEEP_CHECKPOINTS = ("best", "last", "all")
 
 
 @dataclass
@@ -72,6 +73,7 @@ class TrainConfig:
     mlflow_uri: str | None = None
     weighting: str = "ew"
     weighting_options: dict[str, Any] = field(default_factory=dict)
+    keep_checkpoints: str = "best"  # what a finished run keeps (mtl.core.runs.DROPPED)
     threads: int | None = None  # torch CPU threads; None: mtl.core.threads.default_threads
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,6 +131,7 @@ CHOICES = {
     "combine": COMBINE_RULES,
     "batch_order": BATCH_ORDERS,
     "log_format": LOG_FORMATS,
+    "keep_checkpoints": KEEP_CHECKPOINTS,
 }
 
 

@@ -147,6 +147,11 @@ def prepare(
 ) -> Experiment:
     """Resolve names, load data and build the (untrained) model for ``config``."""
     use_threads(config.threads)  # before any torch work
+    if config.combine == "learned" and config.snippets < 2:
+        raise UserError(
+            "--combine learned learns weights over snippet members; it needs --snippets 2 "
+            "or more (with one snippet there is nothing to combine)"
+        )
     reg = plugins.registries
     dataset: Dataset = reg.datasets.get(config.dataset)
     options = resolve_options(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtl.core.errors import Interrupted, UserError
+from mtl.core.errors import AlreadyFinished, Interrupted, UserError
 from mtl.core.locks import FileLock
 from mtl.core.runs import CONFIG, RunDir
 from mtl.sweep.spec import Item, Sweep
@@ -115,7 +115,10 @@ def _run_claimed(sweep: Sweep, item: Item, plugins: Any) -> Outcome:
     try:
         run_dir = item.run_dir
         if (run_dir / CONFIG).is_file() and checkpoint_to_resume(RunDir(run_dir)):
-            _, results = resume_run(run_dir, plugins)
+            try:
+                _, results = resume_run(run_dir, plugins)
+            except AlreadyFinished:  # its status file was lost: the run is done
+                results = RunDir(run_dir).results()
         else:
             if run_dir.exists():
                 shutil.rmtree(run_dir)  # a partial run that never finished an epoch

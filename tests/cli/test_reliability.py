@@ -25,7 +25,8 @@ from mtl.core.reporter import TIMING_KEYS
 pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
 TINY = ["--dataset", "synthetic", "--tasks", "pop", "--arch", "SS", "--widths", "8,8",
-        "-o", "n=200", "-o", "dim=50", "-o", "density=0.1", "--report", ""]  # fmt: skip
+        "-o", "n=200", "-o", "dim=50", "-o", "density=0.1", "--report", "",
+        "--keep-checkpoints", "all"]  # fmt: skip
 ENV = {**os.environ, "MTL_PLUGINS": "", "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
 WAIT = 120  # seconds before a wait for a file gives up (a broken run, not a slow one)
 

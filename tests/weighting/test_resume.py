@@ -25,6 +25,7 @@ def config(tmp_path, name, method, **kw):
         device="cpu",
         weighting=method,
         run_dir=str(tmp_path / name),
+        keep_checkpoints="all",  # the end states are compared
         **kw,
     )
 
