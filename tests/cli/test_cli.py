@@ -182,6 +182,14 @@ def test_dummy_subprocess(tmp_path):
     assert [results["test"][t]["n"] for t in ("loudness", "year", "pop")] == [150, 150, 150]
 
 
+def _sigint_default():
+    """A child started from a shell's background job inherits SIGINT ignored (POSIX), and
+    Python then never raises KeyboardInterrupt: give the child SIGINT's default."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupt_tells_how_to_resume(tmp_path):
     """A real SIGINT during training (the run sends it to itself before step 1 of epoch 2):
     exit 130, a resume hint, and resume from epoch 1 finishes the run."""
@@ -191,6 +199,7 @@ def test_interrupt_tells_how_to_resume(tmp_path):
          "--run-dir", str(run_dir)],
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "MTL_PLUGINS": "", "MTL_TEST_SIGNAL_AT": "2:1:INT"},
+        preexec_fn=_sigint_default,
     )  # fmt: skip
     assert out.returncode == 130, out.stderr
     assert f"mtl train --resume {run_dir}" in out.stderr and "Traceback" not in out.stderr

@@ -2,6 +2,7 @@
 when a signal ends it (the signal lands at a known step: MTL_TEST_SIGNAL_AT)."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -16,7 +17,13 @@ def mtl(*args, **env):
     return subprocess.run(
         [sys.executable, "-m", "mtl", *map(str, args)], capture_output=True, text=True,
         timeout=120, env={**os.environ, "MTL_PLUGINS": "", "OMP_NUM_THREADS": "1", **env},
+        preexec_fn=_sigint_default,
     )  # fmt: skip
+
+
+def _sigint_default():
+    """A child of a shell's background job inherits SIGINT ignored (POSIX): undo that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="module")
