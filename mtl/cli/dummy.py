@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mtl.cli.common import plugins, reports_errors
+from mtl.cli.common import ThreadsOpt, plugins, reports_errors, use_threads_option
 
 
 @reports_errors
@@ -18,6 +18,7 @@ def dummy(
         Path | None, typer.Option(help="Run directory. \\[default: runs/dummy-low-<time>]")
     ] = None,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Smoke run: train a 3-task low-level-sharing net on the dummy set in seconds.
 
@@ -26,6 +27,8 @@ def dummy(
     """
     from mtl.core.config import TrainConfig
     from mtl.core.runner import start_run
+
+    use_threads_option(threads)
 
     config = TrainConfig(
         dataset="dummy",

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mtl.cli.common import err, out, plugins, reports_errors
+from mtl.cli.common import ThreadsOpt, err, out, plugins, reports_errors, use_threads_option
 
 
 class Split(StrEnum):
@@ -60,6 +60,7 @@ def evaluate(
             help="Confusion matrix cells as fractions of the true class (recall), counts beneath.",
         ),
     ] = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Reload the run's selected (best validation) checkpoint and score a split.
 
@@ -72,6 +73,7 @@ def evaluate(
     from mtl.core.runs import RESULTS, dumps
     from mtl.core.tables import fmt, plain_results_tables, results_tables
 
+    use_threads_option(threads)
     splits = ("train", "val", "test") if split is Split.all else (split.value,)
     if as_json and report is not None:
         raise UserError("--json and --report cannot be combined; the report is saved as JSON")

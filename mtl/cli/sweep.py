@@ -73,7 +73,14 @@ def run(
         ),
     ] = True,
     serve: Annotated[bool, typer.Option("--serve", hidden=True)] = False,
-    threads: Annotated[int | None, typer.Option("--threads", hidden=True)] = None,
+    threads: Annotated[
+        str | None,
+        typer.Option(
+            "--threads",
+            help="CPU threads of each run. \\[default: $OMP_NUM_THREADS, else the CPUs this "
+            "process may use (affinity, capped by $SLURM_CPUS_PER_TASK), divided among --jobs]",
+        ),
+    ] = None,
 ) -> None:
     """Run every unfinished item of a sweep, or exactly one with --index.
 
@@ -81,23 +88,27 @@ def run(
     from their last checkpoint, and a failing item is recorded without stopping the
     others. Example: mtl sweep run experiments/rq1_mtl_vs_stl.toml --jobs 2
     """
+    from mtl.core.threads import check_threads
     from mtl.sweep.execute import run_item
     from mtl.sweep.execute import serve as serve_items
     from mtl.sweep.folder import write_index
     from mtl.sweep.state import sweep_states
 
+    n_threads = None if threads is None else check_threads(threads)
     sweep = _load(path, sets)
     if index is not None:
         sweep.item(index)  # out of range: an error before anything is written
     write_index(sweep)
     if serve:
-        serve_items(sweep, plugins(), threads)
+        serve_items(sweep, plugins(), n_threads)
         return
     if index is not None:
         item = sweep.item(index)
         err.print(f"[bold]item {index}[/] of {len(sweep.items)}: {escape(item.describe())}")
+        from mtl.core.threads import override
         from mtl.distributed.launch import Preempted, report_preempted
 
+        override(n_threads)
         try:
             outcome = run_item(sweep, index, plugins())
         except Preempted as exc:  # checkpointed (and requeued on SLURM): not a failure
@@ -123,14 +134,14 @@ def run(
     )
     if not wanted:
         return
-    failed = _run_with_progress(sweep, sweep.sets, jobs, wanted, done)
+    failed = _run_with_progress(sweep, sweep.sets, jobs, wanted, done, n_threads)
     if failed:
         err.print(f"[red]{failed} item(s) failed[/]; see 'mtl sweep status {escape(str(path))}'")
         raise typer.Exit(1)
 
 
 def _run_with_progress(
-    sweep: Any, sets: tuple[str, ...], jobs: int, wanted: list[int], done: int
+    sweep: Any, sets: tuple[str, ...], jobs: int, wanted: list[int], done: int, threads: int | None
 ) -> int:
     from rich.console import Group
     from rich.live import Live
@@ -189,7 +200,7 @@ def _run_with_progress(
                     f"[green]done[/]   {o.index:>4} {desc} ({o.seconds:.0f} s) {escape(o.summary)}"
                 )
 
-        run_local(sweep, sets, jobs, wanted, on_event)
+        run_local(sweep, sets, jobs, wanted, on_event, threads)
     return failed
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mtl.cli.common import err, plugins, reports_errors
+from mtl.cli.common import THREADS_HELP, err, plugins, reports_errors
 
 P_DATA = "Data and tasks"
 P_MODEL = "Model"
@@ -315,6 +315,14 @@ def train(
             rich_help_panel=P_RUN,
         ),
     ] = None,
+    threads: Annotated[str | None, typer.Option(help=THREADS_HELP, rich_help_panel=P_RUN)] = None,
+    keep_checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            help="What a finished run keeps: best (best.pt only; it cannot be extended), last (also last.pt: --resume --epochs N extends it) or all (also last.prev.pt). Unfinished runs keep everything. \\[default: best]",
+            rich_help_panel=P_RUN,
+        ),
+    ] = None,
     mlflow_uri: Annotated[
         str | None,
         typer.Option(
@@ -393,6 +401,8 @@ def train(
         "batch_order": batch_order,
         "log_format": log_format,
         "mlflow_uri": mlflow_uri,
+        "threads": threads,
+        "keep_checkpoints": keep_checkpoints,
         "weighting": weighting,
         "weighting_options": weighting_option or None,
     }

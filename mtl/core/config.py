@@ -32,6 +32,7 @@ FREEZE_MODES = ("none", "encoder", "all-but-heads")
 LOG_FORMATS = ("auto", "rich", "plain", "json")
 LR_SCHEDULES = ("constant", "cosine", "step", "plateau")
 PRECISIONS = ("32", "bf16", "fp16")
+KEEP_CHECKPOINTS = ("best", "last", "all")
 
 
 @dataclass
@@ -83,6 +84,8 @@ class TrainConfig:
     lr_patience: int = 3
     accumulate: int = 1
     precision: str = "32"
+    keep_checkpoints: str = "best"  # what a finished run keeps (mtl.core.runs.DROPPED)
+    threads: int | None = None  # torch CPU threads; None: mtl.core.threads.default_threads
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,6 +148,7 @@ CHOICES = {
     "log_format": LOG_FORMATS,
     "lr_schedule": LR_SCHEDULES,
     "precision": PRECISIONS,
+    "keep_checkpoints": KEEP_CHECKPOINTS,
 }
 
 
@@ -180,6 +184,10 @@ def coerce(key: str, value: Any) -> Any:
             if not 0 < gamma <= 1:
                 raise UserError(f"'lr-gamma' must be in (0, 1]; got {value!r}")
             return gamma
+        case "threads":
+            from mtl.core.threads import check_threads
+
+            return check_threads(value, "'threads'")
         case "lr":
             return _number(value, key, float, 0.0)
         case "weight_decay" | "momentum":

@@ -25,3 +25,10 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, run_dir: object):
         super().__init__(str(run_dir))
         self.run_dir = run_dir
+
+
+class AlreadyFinished(MtlError):
+    """Nothing to do: the run asked for is finished. Not a failure (exit code 0); the
+    message says how to train it further, where that is possible."""
+
+    exit_code = 0

@@ -26,6 +26,7 @@ from mtl.core.options import resolve_options
 from mtl.core.plugins import Plugins
 from mtl.core.registry import did_you_mean, unknown_name_message, unknown_task_message
 from mtl.core.task_type import TaskType
+from mtl.core.threads import use_threads
 from mtl.core.training_options import check_training_options
 from mtl.core.weighting import Weighting
 
@@ -147,6 +148,12 @@ def prepare(
     config: TrainConfig, plugins: Plugins, stats: list[dict[str, float]] | None = None
 ) -> Experiment:
     """Resolve names, load data and build the (untrained) model for ``config``."""
+    use_threads(config.threads)  # before any torch work
+    if config.combine == "learned" and config.snippets < 2:
+        raise UserError(
+            "--combine learned learns weights over snippet members; it needs --snippets 2 "
+            "or more (with one snippet there is nothing to combine)"
+        )
     reg = plugins.registries
     dataset: Dataset = reg.datasets.get(config.dataset)
     options = resolve_options(

@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from mtl.core.config import TrainConfig, build_config
-from mtl.core.errors import Interrupted, UserError
+from mtl.core.errors import AlreadyFinished, Interrupted, UserError
 from mtl.core.experiment import Experiment, prepare
 from mtl.core.locks import run_lock
 from mtl.core.plugins import Plugins
 from mtl.core.reporter import Reporter
 from mtl.core.runs import (
     CONFIG,
+    DROPPED,
+    FINISHED,
     LAST,
     LOCK,
     MANIFEST,
@@ -37,6 +39,7 @@ from mtl.distributed.preempt import WARN, Preempted, requeue
 ALWAYS_ON_REPORTERS = ("jsonl",)
 RESUMABLE_OVERRIDES = {
     "epochs", "patience", "report", "device", "eval_batch_size", "log_format", "mlflow_uri",
+    "threads", "keep_checkpoints",
 }  # fmt: skip
 
 
@@ -73,7 +76,12 @@ def make_reporters(
 def _fit(trainer: Trainer) -> dict[str, Any]:
     trainer.flag.install(warning_signal())
     try:
-        return trainer.fit()
+        results = trainer.fit()
+        if trainer.dist.is_writer and results.get("status") in FINISHED:
+            # --keep-checkpoints: a finished run keeps best.pt, and last.pt only if asked
+            for name in DROPPED[trainer.exp.config.keep_checkpoints]:
+                trainer.run.file(name).unlink(missing_ok=True)
+        return results
     except KeyboardInterrupt:
         raise Interrupted(trainer.run.path) from None
     except Preempted as exc:
@@ -166,6 +174,8 @@ def _resume(
                 f"with {saved.get(key)!r}); only {', '.join(sorted(RESUMABLE_OVERRIDES))} may"
             )
     source = checkpoint_to_resume(run)
+    if source is None and run.file(RESULTS).is_file():  # finished; resume files dropped
+        raise finished(run, flags.get("epochs"), extendable=False)
     if source is None:
         raise UserError(
             f"run '{run.path}' has no checkpoint to resume from (no {LAST} or {PREV}): it "
@@ -199,8 +209,36 @@ def _resume(
     if trainer.status != "running" and run.file(RESULTS).exists():
         for r in reporters:
             r.close()
-        return run, run.results()
+        raise finished(run, flags.get("epochs"), extendable=True)
     return run, _fit(trainer)
+
+
+def finished(run: RunDir, epochs: int | None, extendable: bool) -> Exception:
+    """What ``--resume`` of a finished run says: :class:`AlreadyFinished` (exit 0) with
+    how to train it further, or a :class:`UserError` when more epochs were asked of a run
+    that kept no resume checkpoint."""
+    results = run.results()
+    status, done = results.get("status", "completed"), results.get("epochs_run")
+    what = f"run '{run.path}' is finished ({status.replace('_', ' ')} after {done} epochs)"
+    if not extendable:
+        text = (
+            f"{what} and kept only best.pt (--keep-checkpoints "
+            f"{run.config().get('keep_checkpoints', 'best')}), so it cannot be resumed or "
+            "extended; to train longer start a new run with more --epochs (with "
+            "--keep-checkpoints last, a finished run can be extended by --resume)"
+        )
+        if epochs is not None and done is not None and epochs > done:
+            return UserError(text)
+        return AlreadyFinished(text)
+    if status == "early_stopped":
+        return AlreadyFinished(
+            f"{what}: it stopped early (--patience) and is not continued; start a new run "
+            "to train it otherwise"
+        )
+    return AlreadyFinished(
+        f"{what}; nothing to do. To train it further: mtl train --resume {run.path} "
+        f"--epochs N (N > {done})"
+    )
 
 
 def start_or_resume(
@@ -222,6 +260,8 @@ def start_or_resume(
         run = RunDir(path)
         if run.file(CONFIG).is_file() and checkpoint_to_resume(run) is not None:
             return resume_run(path, plugins, {}, extra_reporters)
+        if run.file(CONFIG).is_file() and run.file(RESULTS).is_file():  # finished, lean
+            raise finished(run, config.epochs, extendable=False)
         if writer and path.is_dir():
             _clear_unstarted(run)
         group.barrier()
@@ -235,11 +275,8 @@ def _clear_unstarted(run: RunDir) -> None:
     ours = any(p.name in (CONFIG, MANIFEST, "checkpoints") for p in entries)
     if not ours:
         return
-    if run.file(RESULTS).exists():
-        raise UserError(
-            f"run '{run.path}' finished ({RESULTS}) but has no checkpoint to continue from; "
-            "choose another --run-dir for a new run"
-        )
+    if run.file(RESULTS).exists():  # finished, its resume checkpoints dropped
+        raise finished(run, run.config().get("epochs"), extendable=False)
     for entry in entries:
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)

@@ -35,6 +35,9 @@ RESULTS = "results.json"
 BEST = "checkpoints/best.pt"
 LAST = "checkpoints/last.pt"
 PREV = "checkpoints/last.prev.pt"  # the last.pt before the latest one (a hard link)
+# --keep-checkpoints: what a finished run drops (best.pt, the selected model, always stays)
+DROPPED = {"best": (LAST, PREV), "last": (PREV,), "all": ()}
+FINISHED = ("completed", "early_stopped")  # results written, nothing left to run
 
 
 def _json_default(value: Any) -> Any:
@@ -297,5 +300,6 @@ def manifest(
         "seed": config["seed"],
         "training": training_options(config),
         "device": device,
+        "threads": torch.get_num_threads(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -30,7 +30,7 @@ from mtl.core.sharing import parameter_counts
 from mtl.core.step import TrainStep
 from mtl.core.weights import load_optimizer, load_weights
 from mtl.distributed import group
-from mtl.distributed.preempt import NONE, Flag, Preempted
+from mtl.distributed.preempt import NONE, Flag, Preempted, signal_hook
 
 TRAIN_EVAL_MAX = 10_000
 STOP_FILE = "STOP"
@@ -110,6 +110,7 @@ class Trainer:
         if self.dist.rank:
             torch.manual_seed(exp.config.seed * 1_000_003 + self.dist.rank)
         self.flag = Flag()  # set by the preemption signal handlers (see mtl.distributed.preempt)
+        self.signal_hook = signal_hook(self.dist.rank, self.flag)  # MTL_TEST_SIGNAL_AT; else no-op
         self.partial: dict[str, Any] | None = None  # progress inside an unfinished epoch
         self.epoch = 0
         self.best_value: float | None = None
@@ -210,6 +211,7 @@ class Trainer:
                 carried = 0.0
         start = time.perf_counter()
         for step, s in enumerate(range(first, len(perm), bs), start=first // bs):
+            self.signal_hook(self.epoch, step)  # tests: a signal at a known step
             if self._stop_requested() != NONE:
                 seconds = before + time.perf_counter() - start
                 self._preempt(s, step, steps, carried + self._global_sum(loss_sum), seconds)

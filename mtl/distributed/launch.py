@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from mtl.cli.common import err
-from mtl.core.errors import Interrupted
+from mtl.core.errors import AlreadyFinished, Interrupted
 from mtl.distributed import group
 from mtl.distributed.preempt import WARN, Preempted
 
@@ -56,6 +56,13 @@ def train_managed(
             err.print("[yellow]interrupted[/]: the last finished epoch is checkpointed")
             err.print(f"  mtl train --resume {exc.run_dir}")
         raise typer.Exit(130) from None
+    except AlreadyFinished as exc:
+        orderly = True  # every rank read the same finished run
+        if ctx.is_writer:
+            from rich.markup import escape
+
+            err.print(f"[yellow]note:[/] {escape(str(exc))}")
+        raise typer.Exit(0) from None
     except Preempted as exc:
         orderly = True  # all ranks stopped at the same step after a barrier
         raise typer.Exit(report_preempted(exc)) from None

@@ -5,6 +5,9 @@ the time limit or a preemption) asks for checkpoint-and-requeue; SIGTERM (scance
 hard limit) asks for checkpoint-and-exit without requeue. Handlers only record
 what was asked; the trainer reads the flag at step boundaries (all-reduced across
 ranks) and does the work from ordinary code.
+
+Tests put a signal at a known step with ``MTL_TEST_SIGNAL_AT`` (see :func:`signal_hook`),
+never after a sleep: under load a timed signal lands at an unknown step.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mtl.core.errors import MtlError
@@ -98,3 +104,68 @@ def requeue(env: dict[str, str] | None = None) -> str | None:
     if out.returncode != 0:
         raise RuntimeError(f"scontrol requeue {job} failed: {out.stderr.strip()}")
     return job
+
+
+TEST_SIGNAL_AT = "MTL_TEST_SIGNAL_AT"
+TEST_SIGNAL_READY = "MTL_TEST_SIGNAL_READY"
+TEST_WAIT_SECONDS = 300
+
+
+def _no_hook(epoch: int, step: int) -> None:
+    pass
+
+
+def signal_hook(
+    rank: int, flag: Flag, env: dict[str, str] | None = None
+) -> Callable[[int, int], None]:
+    """A test hook called once per training step with ``(epoch, step)`` (a no-op unless set).
+
+    ``MTL_TEST_SIGNAL_AT=EPOCH:STEP:ACTION[:RANK]`` (epochs from 1, steps of the epoch
+    from 0, rank 0 by default): when the loop reaches that step, before the step runs,
+    ACTION happens in that rank's process. ACTION is a signal name (``USR2``, ``TERM``,
+    ``INT``, ``HUP``, ``KILL``, ...), which the process sends itself (``os.kill``), or
+    ``wait``: the process waits there until a signal from outside reaches it (its
+    handler sets the preemption flag or raises) -- the real path, at a known step.
+    With ``MTL_TEST_SIGNAL_READY=FILE`` the process first writes its pid to FILE, and a
+    process that finds FILE already there does nothing (one-shot across restarts, e.g.
+    a requeued job). The action is taken once per process.
+    """
+    env = dict(os.environ) if env is None else env
+    spec = env.get(TEST_SIGNAL_AT, "").strip()
+    if not spec:
+        return _no_hook
+    parts = spec.split(":")
+    try:
+        epoch, step = int(parts[0]), int(parts[1])
+        action = parts[2].upper()
+        target = int(parts[3]) if len(parts) > 3 else 0
+        if len(parts) > 4 or (action != "WAIT" and not hasattr(signal, f"SIG{action}")):
+            raise ValueError
+    except (IndexError, ValueError):
+        raise MtlError(
+            f"{TEST_SIGNAL_AT}={spec!r} must be EPOCH:STEP:SIGNAL[:RANK] or EPOCH:STEP:wait[:RANK]"
+        ) from None
+    ready = Path(env[TEST_SIGNAL_READY]) if env.get(TEST_SIGNAL_READY) else None
+    if rank != target or (ready is not None and ready.exists()):
+        return _no_hook
+    fired = False
+
+    def hook(at_epoch: int, at_step: int) -> None:
+        nonlocal fired
+        if fired or (at_epoch, at_step) != (epoch, step):
+            return
+        fired = True
+        if ready is not None:
+            tmp = ready.with_name(f".{ready.name}.tmp")
+            tmp.write_text(f"{os.getpid()}\n")
+            tmp.replace(ready)
+        if action != "WAIT":
+            os.kill(os.getpid(), getattr(signal, f"SIG{action}"))
+            return
+        end = time.monotonic() + TEST_WAIT_SECONDS
+        while flag.value == NONE:  # a handler that raises (SIGINT, ...) ends it too
+            if time.monotonic() > end:
+                raise RuntimeError(f"{TEST_SIGNAL_AT}: no signal came in {TEST_WAIT_SECONDS} s")
+            time.sleep(0.01)
+
+    return hook

@@ -9,7 +9,9 @@ is never deleted. What else is kept follows ``--keep-checkpoints``:
 - ``all``: delete nothing.
 
 Only finished runs (status ``completed`` or ``early_stopped``) are touched; unfinished,
-stopped and broken runs keep every file.
+stopped and broken runs keep every file. A run does the same itself when it finishes,
+following its own ``--keep-checkpoints`` (default ``best``): prune is for runs kept
+with ``last`` or ``all``, or from before that option.
 """
 
 from __future__ import annotations
@@ -19,11 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mtl.core.errors import UserError
-from mtl.core.runs import LAST
-from mtl.runs.scan import FINISHED, find_runs, summarise
-
-LAST_PREV = str(Path(LAST).with_name("last.prev.pt"))
-KEEP = {"best": (LAST, LAST_PREV), "last": (LAST_PREV,), "all": ()}
+from mtl.core.runs import DROPPED as KEEP
+from mtl.core.runs import FINISHED
+from mtl.runs.scan import find_runs, summarise
 
 
 @dataclass

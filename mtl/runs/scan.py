@@ -15,11 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mtl.core.runs import BEST, CONFIG, LAST, MANIFEST, METRICS, RESULTS
+from mtl.core.runs import BEST, CONFIG, FINISHED, LAST, MANIFEST, METRICS, RESULTS  # noqa: F401
 
 MARKERS = (CONFIG, MANIFEST)
 TRACES = ("checkpoints", METRICS)
-FINISHED = ("completed", "early_stopped")  # results written, nothing left to run
 
 
 @dataclass

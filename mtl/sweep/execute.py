@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtl.core.errors import Interrupted, UserError
+from mtl.core.errors import AlreadyFinished, Interrupted, UserError
 from mtl.core.locks import FileLock
 from mtl.core.runs import CONFIG, RunDir
 from mtl.sweep.spec import Item, Sweep
@@ -55,13 +55,6 @@ class Outcome:
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def summary(sweep: Sweep, results: dict[str, Any], tasks: list[str], plugins: Any) -> str:
@@ -126,7 +119,10 @@ def _run_claimed(sweep: Sweep, item: Item, plugins: Any) -> Outcome:
     try:
         run_dir = item.run_dir
         if (run_dir / CONFIG).is_file() and checkpoint_to_resume(RunDir(run_dir)):
-            _, results = resume_run(run_dir, plugins)
+            try:
+                _, results = resume_run(run_dir, plugins)
+            except AlreadyFinished:  # its status file was lost: the run is done
+                results = RunDir(run_dir).results()
         else:
             if run_dir.exists():
                 shutil.rmtree(run_dir)  # a partial run that never finished an epoch
@@ -150,10 +146,9 @@ def _run_claimed(sweep: Sweep, item: Item, plugins: Any) -> Outcome:
 
 def serve(sweep: Sweep, plugins: Any, threads: int | None) -> None:
     """Worker loop: read item numbers from stdin, answer one JSON line each on stdout."""
-    if threads:
-        import torch
+    from mtl.core.threads import override
 
-        torch.set_num_threads(threads)
+    override(threads)  # every item of this worker (mtl.core.threads)
     answer = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything a run prints goes to the worker's log, not into the protocol
     sys.stdout = sys.stderr
@@ -236,10 +231,14 @@ def run_local(
     jobs: int,
     indices: list[int],
     on_event: Callable[[str, Any], None],
+    threads: int | None = None,
 ) -> list[Outcome]:
-    """Run ``indices`` with ``jobs`` workers; ``on_event(kind, payload)`` reports progress:
+    """Run ``indices`` with ``jobs`` workers of ``threads`` CPU threads each (default: the
+    process's, divided among them); ``on_event(kind, payload)`` reports progress:
     ``("start", (worker, index))`` and ``("end", Outcome)``."""
-    threads = max(1, cpu_count() // jobs)
+    from mtl.core.threads import default_threads
+
+    threads = threads or max(1, default_threads() // jobs)
     env = {
         **os.environ,
         "OMP_NUM_THREADS": str(threads),

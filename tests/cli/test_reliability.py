@@ -1,8 +1,9 @@
 """Run directories against crashes and second writers (docs/reliability.md).
 
 Real processes where the promise is about processes: ``kill -9`` at a known point
-(a file the run writes), two writers of one run, two sweep processes on one sweep.
-Every wait is for a file or a line the process writes, never for time to pass.
+(a file the run writes, or a step set with ``MTL_TEST_SIGNAL_AT``), two writers of one
+run, two sweep processes on one sweep. Every wait is for a file or a line the process
+writes, never for time to pass.
 """
 
 import json
@@ -24,7 +25,8 @@ from mtl.core.reporter import TIMING_KEYS
 pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
 TINY = ["--dataset", "synthetic", "--tasks", "pop", "--arch", "SS", "--widths", "8,8",
-        "-o", "n=200", "-o", "dim=50", "-o", "density=0.1", "--report", ""]  # fmt: skip
+        "-o", "n=200", "-o", "dim=50", "-o", "density=0.1", "--report", "",
+        "--keep-checkpoints", "all"]  # fmt: skip
 ENV = {**os.environ, "MTL_PLUGINS": "", "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
 WAIT = 120  # seconds before a wait for a file gives up (a broken run, not a slow one)
 
@@ -53,10 +55,10 @@ def _no_process_outlives_its_test():
         proc.communicate()
 
 
-def start(*args, cwd=None):
+def start(*args, cwd=None, env=None):
     proc = subprocess.Popen(
         [sys.executable, "-m", "mtl", *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=ENV,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env or ENV,
     )  # fmt: skip
     STARTED.append(proc)
     return proc
@@ -191,15 +193,15 @@ def test_sweep_report_names_the_torn_line_and_writes_nothing(tmp_path, monkeypat
 
 
 def test_resume_auto_starts_over_a_run_killed_before_its_first_checkpoint(tmp_path):
-    """kill -9 right after the run wrote manifest.json (its last file before training):
+    """kill -9 in its first epoch (it kills itself before step 3): no checkpoint yet;
     the same command again (a requeued SLURM job) starts the run over and finishes it."""
     run = tmp_path / "run"
-    command = ["train", *TINY, "-o", "n=600", "--batch-size", "1", "--epochs", "1",
+    command = ["train", *TINY, "--batch-size", "16", "--epochs", "1",
                "--run-dir", run, "--resume", "auto"]  # fmt: skip
-    proc = start(*command)
-    wait_for(proc, (run / "manifest.json").is_file, "manifest.json")
-    proc.kill()
-    proc.communicate()
+    proc = start(*command, env={**ENV, "MTL_TEST_SIGNAL_AT": "1:3:KILL"})
+    proc.communicate(timeout=WAIT)
+    assert proc.returncode == -signal.SIGKILL
+    assert (run / "manifest.json").is_file()
     assert (run / "checkpoints").is_dir() and not (run / "checkpoints" / "last.pt").exists()
     out = invoke(*command)  # the requeued job (in this process: one torch import less)
     assert out.exit_code == 0, out.output
@@ -254,10 +256,11 @@ def test_a_checkpoint_of_another_architecture_is_one_line_naming_the_parameters(
 
 def test_a_second_writer_is_refused_and_a_killed_writer_leaves_no_stale_lock(runs, tmp_path):
     """The first writer holds the lock (and is held still with SIGSTOP while the second
-    tries); then it trains on, is killed -9 after it wrote epoch 3, and a resume ends
-    exactly like a run never interrupted."""
-    run = copy(runs, "two", tmp_path)
-    first = start("train", "--resume", run, "--epochs", "100000")
+    tries); then it trains on, waits at the start of epoch 4 (MTL_TEST_SIGNAL_AT), is
+    killed -9 there, and a resume ends exactly like a run never interrupted."""
+    run, ready = copy(runs, "two", tmp_path), tmp_path / "ready"
+    at_epoch_4 = {"MTL_TEST_SIGNAL_AT": "4:0:wait", "MTL_TEST_SIGNAL_READY": str(ready)}
+    first = start("train", "--resume", run, "--epochs", "5", env={**ENV, **at_epoch_4})
 
     def holds_lock():
         try:
@@ -272,10 +275,11 @@ def test_a_second_writer_is_refused_and_a_killed_writer_leaves_no_stale_lock(run
     line = one_error_line(second.stderr)
     assert "is being written by another mtl process" in line and f"pid {first.pid}" in line
     first.send_signal(signal.SIGCONT)
-    wait_for(first, lambda: '"epoch": 3, "split": "val"' in metrics_text(run), "epoch 3")
+    wait_for(first, ready.is_file, "epoch 4")
     first.kill()  # kill -9: the lock dies with the process
     first.communicate()
     done = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"]
+    assert done == 3
     out = invoke("train", "--resume", run, "--epochs", done + 1)
     assert out.exit_code == 0, out.output
     ref = tmp_path / "ref"

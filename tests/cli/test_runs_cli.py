@@ -31,7 +31,7 @@ def trained(tmp_path_factory, builtin_plugins_for_module):
     root = tmp_path_factory.mktemp("runs")
     for args in (["--epochs", "1", "--run-dir", root / "a"],
                  ["--epochs", "2", "--arch", "none", "--run-dir", root / "study" / "b"]):  # fmt: skip
-        result = invoke("train", *TINY, *args)
+        result = invoke("train", *TINY, *args, "--keep-checkpoints", "all")
         assert result.exit_code == 0, result.output
     return root
 

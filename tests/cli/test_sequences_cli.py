@@ -137,7 +137,7 @@ def test_frozen_encoder_transferred_from_a_genre_run_is_unchanged(tmp_path):
     assert r.returncode == 0, r.stderr
     r = mtl("train", "--dataset", "synthetic-seq", *common, "--tasks", "energy",
             "--epochs", "2", "--init-from", str(src), "--freeze", "encoder",
-            "--run-dir", str(dst))  # fmt: skip
+            "--keep-checkpoints", "last", "--run-dir", str(dst))  # fmt: skip
     assert r.returncode == 0, r.stderr
     before = torch.load(src / "checkpoints" / "best.pt", weights_only=True)["model"]
     after = torch.load(dst / "checkpoints" / "last.pt", weights_only=True)["model"]

@@ -41,7 +41,7 @@ def test_init_from_all_freeze_all_but_heads_then_resume(tmp_path):
     result = invoke(
         "train", "--tasks", "pop_rock,ballad", *TINY, "--epochs", "2", "--lr", "0.1",
         "--run-dir", target, "--init-from", source, "--init-part", "all",
-        "--freeze", "all-but-heads",
+        "--freeze", "all-but-heads", "--keep-checkpoints", "last",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "initialised 10 weights from" in result.output

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from mtl.core.config import TrainConfig
-from mtl.core.errors import UserError
+from mtl.core.errors import AlreadyFinished, UserError
 from mtl.core.experiment import prepare
 from mtl.core.plugins import load_plugins
 from mtl.core.reporter import TIMING_KEYS, Reporter
-from mtl.core.runner import evaluate_run, resume_run, start_run
+from mtl.core.runner import evaluate_run, resume_run, start_or_resume, start_run
 from mtl.core.runs import RunDir
 from mtl.core.train import DeviceData, batch_loss
 
@@ -37,6 +37,7 @@ def config(tmp_path, name="run", **kw):
         report=[],
         device="cpu",
         run_dir=str(tmp_path / name),
+        keep_checkpoints="all",  # these tests read last.pt of finished runs
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -234,8 +235,8 @@ def test_resume_can_extend_epochs_but_not_change_the_model(tmp_path, plugins):
     run, first = start_run(config(tmp_path, epochs=2), plugins)
     with pytest.raises(UserError, match="--lr cannot change when resuming"):
         resume_run(run.path, plugins, {"lr": 0.5})
-    _, again = resume_run(run.path, plugins)  # finished: nothing to do
-    assert again == json.loads(run.file("results.json").read_text())
+    with pytest.raises(AlreadyFinished, match=r"finished \(completed after 2 epochs\); nothing"):
+        resume_run(run.path, plugins)  # finished: nothing to do, and it says how to extend
     _, longer = resume_run(run.path, plugins, {"epochs": 3})
     assert longer["epochs_run"] == 3
     assert [r["epoch"] for r in records(run, "val")] == [1, 2, 3]
@@ -363,3 +364,46 @@ def test_clip_grad_norm_bounds_the_step(tmp_path, plugins, clip):
         ref_after = ref.load_checkpoint("checkpoints/last.pt")["model"]
         for n in before:
             torch.testing.assert_close(after[n], ref_after[n], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "keep, files",
+    [
+        ("best", ["best.pt"]),
+        ("last", ["best.pt", "last.pt"]),
+        ("all", ["best.pt", "last.prev.pt", "last.pt"]),
+    ],
+)
+def test_a_finished_run_keeps_the_checkpoints_it_was_told_to(tmp_path, plugins, keep, files):
+    cfg = config(tmp_path, epochs=2, keep_checkpoints=keep)
+    run, res = start_run(cfg, plugins)
+    assert sorted(p.name for p in (run.path / "checkpoints").iterdir()) == files
+    assert evaluate_run(run.path, plugins, ("test",))["test"] == res["test"]
+    if keep == "best":
+        # resume: finished, and it cannot be extended (more epochs asked: an error)
+        with pytest.raises(AlreadyFinished, match="cannot be resumed or extended"):
+            resume_run(run.path, plugins)
+        with pytest.raises(UserError, match="kept only best.pt"):
+            resume_run(run.path, plugins, {"epochs": 3})
+        with pytest.raises(AlreadyFinished, match="cannot be resumed"):
+            start_or_resume(cfg, plugins)  # --resume auto (a requeued job): nothing to do
+        assert json.loads(run.file("results.json").read_text()) == res
+
+
+def test_a_stopped_run_keeps_its_resume_checkpoint(tmp_path, plugins):
+    class Stop(Reporter):
+        def on_epoch(self, epoch, records, improved):
+            (tmp_path / "run" / "STOP").touch()
+
+    cfg = config(tmp_path, epochs=3, keep_checkpoints="best")
+    run, res = start_run(cfg, plugins, extra_reporters=[Stop()])
+    assert res["status"] == "stopped" and run.file("checkpoints/last.pt").is_file()
+    _, res = resume_run(run.path, plugins)  # continues, then finishes lean
+    assert res["status"] == "completed" and not run.file("checkpoints/last.pt").exists()
+
+
+def test_combine_learned_needs_snippets(tmp_path, plugins):
+    cfg = config(tmp_path, combine="learned")
+    with pytest.raises(UserError, match="--combine learned .* needs --snippets 2 or more"):
+        start_run(cfg, plugins)
+    assert not (tmp_path / "run").exists()

@@ -117,7 +117,8 @@ def test_a_different_global_batch_gives_a_different_run(tmp_path):
         assert_same_run(tmp_path / "one", tmp_path / "two")
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout=60):
+def _wait_for(path: Path, proc: subprocess.Popen, timeout=120):
+    """Wait for a file the run writes (never for time to pass); fail if it exits first."""
     end = time.monotonic() + timeout
     while not (path.exists() and path.read_text().strip()):
         assert proc.poll() is None, proc.communicate()
@@ -125,8 +126,16 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout=60):
         time.sleep(0.05)
 
 
-# epochs 2 to 4 leave time for the signal to land
-BIG = [*TINY, "-o", "n=1500", "--batch-size", "4", "--epochs", "4"]
+def at_step(spec: str, ready: Path | None = None) -> dict:
+    """The environment that puts a signal at a known step (mtl.distributed.preempt)."""
+    extra = {"MTL_TEST_SIGNAL_AT": spec}
+    if ready is not None:
+        extra["MTL_TEST_SIGNAL_READY"] = str(ready)
+    return _env(**extra)
+
+
+BIG = [*TINY, "-o", "n=600", "--batch-size", "4", "--epochs", "3"]
+STOP_AT = (2, 17)  # the signal lands before step 17 of epoch 2
 
 
 @pytest.fixture(scope="module")
@@ -138,29 +147,25 @@ def reference(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGUSR2, 0), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("sig, code", [("USR2", 0), ("TERM", 143)])
 def test_signal_checkpoints_mid_epoch_and_auto_resume_ends_like_an_uninterrupted_run(
     tmp_path, reference, sig, code
 ):
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "mtl", "train", *BIG, "--run-dir", str(run), "--resume", "auto"]
-    proc = subprocess.Popen(
-        args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    _wait_for(run / "metrics.jsonl", proc)  # epoch 1 is done; stop inside epoch 2
-    proc.send_signal(sig)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == code, stderr
-    assert "preempted" in stderr and "checkpointed" in stderr
+    args = ["train", *BIG, "--run-dir", str(run), "--resume", "auto"]
+    first = mtl(*args, env=at_step(f"{STOP_AT[0]}:{STOP_AT[1]}:{sig}"))
+    assert first.returncode == code, first.stderr
+    assert f"in epoch {STOP_AT[0]} at step {STOP_AT[1]}:" in first.stderr
+    assert "checkpointed" in first.stderr
     assert not (run / "results.json").exists()
 
     import torch
 
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
-    assert state["partial"] is not None and state["partial"]["position"] > 0
+    assert state["epoch"] == STOP_AT[0] - 1 and state["partial"]["position"] == STOP_AT[1] * 4
     assert (run / "checkpoints" / "last.prev.pt").exists()  # the previous good one is kept
 
-    again = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=120)
+    again = mtl(*args)
     assert again.returncode == 0, again.stderr
     assert_same_run(reference, run, rel=1e-6)
     # one process: the resumed epoch continues the same float32 loss sum, so exactly
@@ -168,27 +173,39 @@ def test_signal_checkpoints_mid_epoch_and_auto_resume_ends_like_an_uninterrupted
 
 
 def test_two_ranks_stop_on_the_same_step_and_resume_exactly(tmp_path):
+    """The real path: a SIGUSR2 sent from outside to one worker (as SLURM sends it to
+    every process of the step; torchrun ignores it). That worker waits at a known step
+    until it arrives, so the step is known; both ranks must stop there."""
     common = [*TINY, "-o", "n=600", "--epochs", "2"]
     # the reference: one process with the same global batch (equal, as tested above)
     ref = mtl("train", *common, "--batch-size", "4", "--run-dir", str(tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr
     common += ["--batch-size", "2"]
-    run = tmp_path / "run"
+    run, ready = tmp_path / "run", tmp_path / "ready"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     args = [*cmd, "-m", "mtl", "train", *common, "--run-dir", str(run), "--resume", "auto"]
     proc = subprocess.Popen(
-        args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
+        args, env=at_step("2:30:wait:1", ready), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
     )  # fmt: skip
-    _wait_for(run / "metrics.jsonl", proc)
-    # as SLURM does: the warning reaches every process of the step; torchrun ignores it
-    workers = subprocess.run(
-        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
-    ).stdout.split()
-    assert len(workers) == 2
-    os.kill(int(workers[1]), signal.SIGUSR2)  # one rank hears it; both must stop
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        _wait_for(ready, proc)  # rank 1 waits before step 30 of epoch 2
+        workers = subprocess.run(
+            ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert ready.read_text().strip() in workers and len(workers) == 2
+        os.kill(int(ready.read_text()), signal.SIGUSR2)  # one rank hears it; both must stop
+        _, stderr = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
     assert proc.returncode == 0, stderr
+    assert "in epoch 2 at step 30:" in stderr
+    import torch
+
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["epoch"] == 1 and state["partial"]["position"] == 30 * 4
     again = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=180)
     assert again.returncode == 0, again.stderr
     assert_same_run(tmp_path / "ref", run, rel=1e-6)
@@ -211,19 +228,25 @@ def test_a_stop_file_stops_both_ranks_after_the_epoch(tmp_path):
 
 
 def test_a_killed_rank_fails_the_job_quickly(tmp_path):
+    """kill -9 of rank 1 while it waits at a known step (rank 0 is in the step's
+    collective): the job fails, well within the collective timeout."""
     args = [*TINY, "-o", "n=600", "--batch-size", "2", "--epochs", "50"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    ready = tmp_path / "ready"
     proc = subprocess.Popen(
         [*cmd, "-m", "mtl", "train", *args, "--run-dir", str(tmp_path / "run")],
-        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=at_step("1:5:wait:1", ready), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
     )  # fmt: skip
-    _wait_for(tmp_path / "run" / "metrics.jsonl", proc)
-    workers = subprocess.run(
-        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
-    ).stdout.split()
-    os.kill(int(workers[-1]), signal.SIGKILL)
-    start = time.monotonic()
-    proc.communicate(timeout=60)
+    try:
+        _wait_for(ready, proc)
+        os.kill(int(ready.read_text()), signal.SIGKILL)
+        start = time.monotonic()
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
     assert proc.returncode != 0
     assert time.monotonic() - start < 30
 

@@ -48,23 +48,25 @@ def slurm():
         pytest.skip(reason)
 
 
-def _env():
+def _env(**extra):
     env = dict(os.environ, MTL_PLUGINS="", MTL_DIST_TIMEOUT="60")
     for key in [k for k in env if k.startswith("SLURM_")] + ["RANK", "WORLD_SIZE"]:
         env.pop(key, None)
+    env.update(extra)
     return env
 
 
-def mtl(*args, cwd):
+def mtl(*args, cwd, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "mtl", *args], capture_output=True, text=True, env=_env(), cwd=cwd,
-        timeout=300,
+        [sys.executable, "-m", "mtl", *args], capture_output=True, text=True,
+        env=env or _env(), cwd=cwd, timeout=300,
     )  # fmt: skip
 
 
-def submit(cwd: Path, *args) -> tuple[str, Path]:
+def submit(cwd: Path, *args, env=None) -> tuple[str, Path]:
+    """Submit (sbatch passes this environment on to the job)."""
     start = time.monotonic()
-    out = mtl("hpc", "submit", *args, "--time", "00:10:00", "--log-dir", "logs", cwd=cwd)
+    out = mtl("hpc", "submit", *args, "--time", "00:10:00", "--log-dir", "logs", cwd=cwd, env=env)
     assert out.returncode == 0, out.stderr
     assert time.monotonic() - start < 20  # returns at once, does not wait for the job
     job = out.stdout.split("submitted job", 1)[1].split()[0]
@@ -149,14 +151,19 @@ def test_two_task_gloo_job_matches_one_process(slurm, tmp_path, template):
 def test_warning_signal_checkpoints_requeues_and_finishes_like_an_uninterrupted_run(
     slurm, tmp_path
 ):
-    cfg = config(tmp_path, epochs=6, batch=4, n=1200)  # seconds of margin for the signal
+    """The run waits before step 7 of epoch 2 (MTL_TEST_SIGNAL_AT, after writing READY)
+    until SLURM's warning signal reaches it: a known step, whatever the load; the
+    requeued job finds READY and does not wait again."""
+    cfg = config(tmp_path, epochs=3, batch=4, n=600)
+    ready = tmp_path / "ready"
+    at = _env(MTL_TEST_SIGNAL_AT="2:7:wait", MTL_TEST_SIGNAL_READY=str(ready))
     job, log = submit(
         tmp_path, "cpu", "--config", str(cfg), "--run-dir", "runs/pre", "--cpus-per-task", "1",
-        "--mem", "1G",
+        "--mem", "1G", env=at,
     )  # fmt: skip
     run = tmp_path / "runs" / "pre"
     end = time.monotonic() + 180
-    while not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text()):
+    while not (ready.exists() and ready.read_text().strip()):
         assert job_state(job) in ("PENDING", "RUNNING", "CONFIGURING"), job_state(job)
         assert time.monotonic() < end, "the job made no progress"
         time.sleep(0.2)
@@ -166,6 +173,7 @@ def test_warning_signal_checkpoints_requeues_and_finishes_like_an_uninterrupted_
     text = log.read_text()
     assert f"preempted; checkpoint written, requeueing SLURM job {job}" in text
     assert "restart 1" in text  # the same job ran again, appending to its log
+    assert "in epoch 2 at step 7" in text
     ref = mtl("train", "--config", str(cfg), "--run-dir", str(tmp_path / "ref"), cwd=tmp_path)
     assert ref.returncode == 0, ref.stderr
     assert_same(tmp_path / "ref", run, rel=1e-6)

@@ -28,6 +28,7 @@ def config(tmp_path=None, name="run", **kw):
         report=[],
         device="cpu",
         run_dir=str(tmp_path / name) if tmp_path else None,
+        keep_checkpoints="all",  # tests read last.pt of finished runs
     )
     return TrainConfig(**(base | kw))
 

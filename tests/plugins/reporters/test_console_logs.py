@@ -141,7 +141,7 @@ def test_resume_may_switch_the_log_format(tmp_path, capsys, builtin_plugins_only
 
     config = TrainConfig(
         dataset="dummy", widths=[8, 8, 8, 8], batch_size=256, epochs=1, device="cpu",
-        log_format="plain", run_dir=str(tmp_path / "run"),
+        log_format="plain", run_dir=str(tmp_path / "run"), keep_checkpoints="last",
     )  # fmt: skip
     start_run(config, get_plugins())
     first = capsys.readouterr().out.splitlines()

@@ -28,6 +28,7 @@ def config(tmp_path, report, **kw):
         report=report,
         device="cpu",
         run_dir=str(tmp_path / "run"),
+        keep_checkpoints="last",  # finished runs are extended
     )
     return TrainConfig(**{**base, **kw})
 

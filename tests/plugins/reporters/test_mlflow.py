@@ -40,6 +40,7 @@ def tracked(tmp_path_factory):
             report=["mlflow", "plots"],  # plots writes its figure after mlflow's on_end
             device="cpu",
             run_dir=str(base / "run"),
+            keep_checkpoints="last",  # extended below
         )
         run, _ = start_run(config, plugins)
         first_id = json.loads(run.file("mlflow.json").read_text())["run_id"]
