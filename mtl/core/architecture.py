@@ -22,7 +22,10 @@ class ModelSpec:
     ``options`` are the architecture's parsed ``-a KEY=VALUE`` options (defaults
     filled in); ``streams`` is 1 when ``forward`` gets one row per example, or the
     number of tasks when it gets per-task streams ``(tasks, batch, input_dim)``
-    (``--encoder-sharing per-task``).
+    (``--encoder-sharing per-task``). ``features`` lists the widths of the encoder's
+    intermediate features, one per level (:mod:`mtl.core.features`): ``[]`` when there
+    is no encoder (the architecture reads the inputs and its own layers are the
+    levels), ``None`` when the encoder exposes none.
     """
 
     input_kind: str
@@ -35,6 +38,7 @@ class ModelSpec:
     input_std: np.ndarray | None = None
     options: dict[str, Any] = field(default_factory=dict)
     streams: int = 1
+    features: list[int] | None = None
 
 
 class Architecture(ABC):
@@ -42,10 +46,14 @@ class Architecture(ABC):
 
     ``options`` declares the ``-a KEY=VALUE`` options (checked by the core like a
     dataset's; the parsed values reach ``build`` as ``spec.options``).
+    ``needs_features`` asks for the encoder's intermediate features: the built module's
+    ``forward(x, features)`` then receives them (the contract of :mod:`mtl.core.features`),
+    and an encoder that exposes none is refused before anything is written.
     """
 
     description: str = ""
     options: tuple[Option, ...] = ()
+    needs_features: bool = False
 
     def check(self, spec: ModelSpec) -> None:
         """Raise :class:`~mtl.core.errors.UserError` for a spec ``build`` would refuse.

@@ -7,7 +7,10 @@ and the members are combined (:mod:`mtl.core.snippets`).
 
 Sharing (:mod:`mtl.core.sharing`): a shared encoder's parameters are shared, per-task
 encoders are task-specific, and the body declares its own. Only a shared encoder
-gives a shared representation: the body's when it has one, else the encoder's output.
+gives a shared representation: the body's when it has one, else the encoder's output
+— except for a body that reads the encoder's intermediate features (``features``,
+:mod:`mtl.core.features`): its tasks depend on more than the output, so only the
+body's own representation counts.
 """
 
 from __future__ import annotations
@@ -47,10 +50,12 @@ class EncodedModel(nn.Module):
         kinds: list[str],
         snippets: int = 1,
         rule: str = "max-mean",
+        features: bool = False,
     ):
         super().__init__()
         self.encoder = encoder
         self.body = body
+        self.features = features  # the body reads the encoder's intermediate features
         self.kinds = list(kinds)
         self.snippets = snippets
         self.rule = rule
@@ -78,6 +83,9 @@ class EncodedModel(nn.Module):
 
     def has_shared_representation(self) -> bool:
         """Only with a shared encoder: per-task encoders split the computation first."""
+        if self.features:
+            check = getattr(self.body, "has_shared_representation", None)
+            return self.shared_encoder and callable(check) and bool(check())
         return self.shared_encoder
 
     @property
@@ -87,12 +95,15 @@ class EncodedModel(nn.Module):
         return self.snippets + (1 if self.rule == "learned" else 0)
 
     def _run(self, batch) -> list[torch.Tensor]:
-        z = self.encoder(batch)
-        out = self.body(z)
+        if self.features:
+            z, levels = self.encoder(batch, with_features=True)
+            out = self.body(z, levels)
+        else:
+            z = self.encoder(batch)
+            out = self.body(z)
         rep = getattr(self.body, "shared_representation", None)
-        self.shared_representation = (
-            rep if rep is not None else (z if self.shared_encoder else None)
-        )
+        own = z if self.shared_encoder and not self.features else None
+        self.shared_representation = rep if rep is not None else own
         return out
 
     def forward(self, batch) -> list[torch.Tensor]:

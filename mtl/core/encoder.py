@@ -61,3 +61,11 @@ class Encoder(ABC):
     @abstractmethod
     def build(self, spec: EncoderSpec) -> nn.Module | None:
         """The encoder module, or ``None`` when the architecture reads the inputs directly."""
+
+    def feature_dims(self, spec: EncoderSpec) -> list[int] | None:
+        """Widths of the intermediate features the module exposes, one per level, or
+        ``None`` (the default): it exposes none. An encoder that returns a list has a
+        module whose ``forward(batch, with_features=True)`` returns ``(output, features)``,
+        ``features`` a list of :class:`mtl.core.features.Feature` of these widths
+        (the contract of :mod:`mtl.core.features`). ``[]``: no levels of its own."""
+        return None

@@ -318,6 +318,7 @@ def build_model(
     specs: list[TaskSpec],
 ) -> nn.Module:
     """The architecture alone (``mlp``), or an encoder (shared or per task) under it."""
+    levels = feature_levels(config, arch, encoder, enc_spec)
     first = encoder.build(enc_spec)
     if first is None:
         if config.encoder_sharing != "shared":
@@ -325,6 +326,7 @@ def build_model(
                 f"--encoder-sharing per-task needs an encoder that builds layers "
                 f"(lstm, cnn1d, cnn2d); encoder '{config.encoder}' has none"
             )
+        model_spec.features = levels
         return arch.build(model_spec)
     if config.encoder_sharing == "per-task":
         module: nn.Module = PerTaskEncoder(
@@ -341,7 +343,35 @@ def build_model(
         dropout=model_spec.dropout,
         options=model_spec.options,
         streams=len(specs) if config.encoder_sharing == "per-task" else 1,
+        features=levels,
     )
     return EncodedModel(
-        module, arch.build(body_spec), [s.kind for s in specs], config.snippets, config.combine
+        module,
+        arch.build(body_spec),
+        [s.kind for s in specs],
+        config.snippets,
+        config.combine,
+        features=arch.needs_features,
     )
+
+
+def feature_levels(
+    config: TrainConfig, arch: Architecture, encoder: Encoder, enc_spec: EncoderSpec
+) -> list[int] | None:
+    """The encoder's feature widths (:mod:`mtl.core.features`); an architecture that needs
+    them and cannot have them is refused here, before anything is written."""
+    levels = encoder.feature_dims(enc_spec)
+    if not arch.needs_features:
+        return levels
+    if levels is None:
+        raise UserError(
+            f"architecture '{config.arch}' needs the encoder's intermediate features, but "
+            f"encoder '{config.encoder}' exposes none; choose one that does (lstm, cnn1d, "
+            "cnn2d, or mlp for dense and sparse inputs)"
+        )
+    if config.encoder_sharing != "shared":
+        raise UserError(
+            f"architecture '{config.arch}' reads the features of one shared encoder; "
+            "drop --encoder-sharing per-task"
+        )
+    return levels

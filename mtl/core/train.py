@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from mtl.core.config import TrainConfig
+from mtl.core.diagnostics import collect
 from mtl.core.errors import RunFailure, UserError
 from mtl.core.experiment import Experiment
 from mtl.core.gates import GateRecorder
@@ -284,6 +285,7 @@ class Trainer:
             self.epoch += 1
             loss, seconds, samples = self._train_epoch()
             balance = self.step.end_epoch(self.epoch)  # the method's epoch statistics
+            diagnostics = collect(exp.model)  # the model's own (mtl.core.diagnostics)
             # every rank scores a share of the rows and gets all the metrics
             started = time.perf_counter()
             with GateRecorder(exp.model) as gates:  # expert utilisation, if gated
@@ -304,6 +306,7 @@ class Trainer:
                     "tasks": train_metrics,
                     **balance,
                     **gates.record(),
+                    **({"diagnostics": diagnostics} if diagnostics else {}),
                 },
                 {"epoch": self.epoch, "split": "val", "loss": val_loss, "tasks": val_metrics},
             ]

@@ -25,6 +25,7 @@ from torch import nn
 from mtl.core.batches import SequenceBatch
 from mtl.core.encoder import Encoder, EncoderSpec
 from mtl.core.errors import UserError
+from mtl.core.features import Feature, grid_feature
 from mtl.core.options import Option
 from mtl.plugins.encoders.masking import (
     POOLS,
@@ -97,18 +98,24 @@ class Cnn2dModule(nn.Module):
         self.pool = nn.MaxPool2d(2, ceil_mode=True)
         self.how = o["pool"]
 
-    def forward(self, batch: SequenceBatch) -> torch.Tensor:
+    def forward(self, batch: SequenceBatch, with_features: bool = False):
+        """``(batch, channels[-1])``; with features, also each block's pooled map as a
+        level (:func:`mtl.core.features.grid_feature`: time-major positions)."""
         x, lengths = batch.x, batch.lengths
         if self.whiten is not None:
             x = self.whiten(x, lengths)
         h = x.unsqueeze(1)  # (batch, 1, time, features)
+        levels = []
         for conv, norm, relu in self.blocks:
             mask = time_mask(lengths, h.shape[2])[:, None, :, None]
             h = relu(norm(conv(h), mask)) * mask
             h = self.pool(h)
             lengths = pooled_lengths(lengths)
+            if with_features:
+                levels.append(grid_feature(h, time_mask(lengths, h.shape[2])))
         h = h.amax(dim=3) if self.how == "max" else h.mean(dim=3)  # over frequency bins
-        return masked_pool(h, lengths, self.how)
+        out = masked_pool(h, lengths, self.how)
+        return (out, levels) if with_features else out
 
 
 class Cnn2dEncoder(Encoder):
@@ -127,6 +134,10 @@ class Cnn2dEncoder(Encoder):
             raise UserError("option 'kernel' of encoder 'cnn2d' must be odd, e.g. -e kernel=3")
         return Cnn2dModule(spec, channel_list(spec.options["channels"], "cnn2d"))
 
+    def feature_dims(self, spec: EncoderSpec) -> list[int]:
+        """One level per block: its channels."""
+        return channel_list(spec.options["channels"], "cnn2d")
+
 
 class Cnn1dModule(nn.Module):
     def __init__(self, spec: EncoderSpec, channels: list[int]):
@@ -142,16 +153,22 @@ class Cnn1dModule(nn.Module):
         self.pool = nn.MaxPool1d(2, ceil_mode=True)
         self.how = o["pool"]
 
-    def forward(self, batch: SequenceBatch) -> torch.Tensor:
+    def forward(self, batch: SequenceBatch, with_features: bool = False):
+        """``(batch, channels[-1])``; with features, also each block's pooled output
+        ``(batch, steps, channels)`` as a level."""
         x, lengths = batch.x, batch.lengths
         if self.whiten is not None:
             x = self.whiten(x, lengths)
         h = x.transpose(1, 2)  # (batch, features, time)
+        levels = []
         for conv in self.convs:
             h = torch.relu(conv(h)) * time_mask(lengths, h.shape[2]).unsqueeze(1)
             h = self.pool(h)
             lengths = pooled_lengths(lengths)
-        return masked_pool(h, lengths, self.how)
+            if with_features:
+                levels.append(Feature(h.transpose(1, 2), time_mask(lengths, h.shape[2])))
+        out = masked_pool(h, lengths, self.how)
+        return (out, levels) if with_features else out
 
 
 class Cnn1dEncoder(Encoder):
@@ -169,3 +186,7 @@ class Cnn1dEncoder(Encoder):
         if spec.options["kernel"] % 2 == 0:
             raise UserError("option 'kernel' of encoder 'cnn1d' must be odd, e.g. -e kernel=5")
         return Cnn1dModule(spec, channel_list(spec.options["channels"], "cnn1d"))
+
+    def feature_dims(self, spec: EncoderSpec) -> list[int]:
+        """One level per block: its channels."""
+        return channel_list(spec.options["channels"], "cnn1d")

@@ -19,6 +19,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from mtl.core.batches import SequenceBatch
 from mtl.core.encoder import Encoder, EncoderSpec
+from mtl.core.features import Feature
 from mtl.core.options import Option
 from mtl.plugins.encoders.masking import maybe_whiten, time_mask
 
@@ -70,17 +71,25 @@ class LstmModule(nn.Module):
         self.stabilise = spec.stabilise
         self.penalty: torch.Tensor | None = None
 
-    def forward(self, batch: SequenceBatch) -> torch.Tensor:
+    def forward(self, batch: SequenceBatch, with_features: bool = False):
+        """``(batch, hidden × directions)``; with features, also the top layer's states
+        over time as one level (:mod:`mtl.core.features`), zero beyond each length."""
         x, lengths = batch.x, batch.lengths
         if self.whiten is not None:
             x = self.whiten(x, lengths)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, (h_n, _) = self.lstm(packed)
         self.penalty = None
-        if self.stabilise > 0 and self.training:
+        stabilise = self.stabilise > 0 and self.training
+        h = None
+        if stabilise or with_features:
             h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        if stabilise:
             self.penalty = self.stabilise * stabilisation_penalty(h, lengths, self.directions)
-        return torch.cat(list(h_n[-self.directions :]), dim=1)
+        final = torch.cat(list(h_n[-self.directions :]), dim=1)
+        if not with_features:
+            return final
+        return final, [Feature(h, time_mask(lengths, h.shape[1]))]
 
 
 class LstmEncoder(Encoder):
@@ -99,3 +108,7 @@ class LstmEncoder(Encoder):
 
     def build(self, spec: EncoderSpec) -> nn.Module:
         return LstmModule(spec)
+
+    def feature_dims(self, spec: EncoderSpec) -> list[int]:
+        """One level: the top layer's hidden states at every step."""
+        return [self.output_dim(spec)]

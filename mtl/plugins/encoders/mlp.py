@@ -16,3 +16,8 @@ class MlpEncoder(Encoder):
 
     def build(self, spec: EncoderSpec) -> nn.Module | None:
         return None
+
+    def feature_dims(self, spec: EncoderSpec) -> list[int]:
+        """No levels of its own: an architecture that needs features reads the inputs,
+        and its own layers are the levels (:class:`mtl.core.features.MlpTrunk`)."""
+        return []
