@@ -36,6 +36,7 @@ def config(tmp_path, name="run", **kw):
         epochs=2,
         report=[],
         device="cpu",
+        keep_checkpoints="all",  # the tests read last.pt of finished runs
         run_dir=str(tmp_path / name),
     )
     return TrainConfig(**{**base, **kw})

@@ -138,7 +138,10 @@ def test_builtin_datasets(builtins):
 
 def test_builtin_architectures_and_pattern_resolver(builtins):
     reg = builtins.registries.architectures
-    assert {"high", "interspersed", "low", "none", "cross-stitch", "mtan"} <= set(reg.names())
+    assert reg.names() == [
+        "cgc", "cross-stitch", "dselect-k", "high", "interspersed", "low", "mmoe", "mtan", "none",
+        "omoe", "ple",
+    ]  # fmt: skip
     named = [n for n in reg.names() if isinstance(reg.get(n), SharingArchitecture)]
     patterns = {name: reg.get(name).pattern for name in named}
     assert patterns == {"none": "TTTT", "low": "SSTT", "high": "TTSS", "interspersed": "STTS"}
@@ -151,7 +154,10 @@ def test_builtin_architectures_and_pattern_resolver(builtins):
         reg.get("SSXT")
     message = str(error.value)
     assert "unknown architecture 'SSXT'" in message
-    assert "available: cross-stitch, high, interspersed, low, mtan, none" in message
+    assert (
+        "available: cgc, cross-stitch, dselect-k, high, interspersed, low, mmoe, mtan, none, "
+        "omoe, ple" in message
+    )
     assert "or any S/T sharing pattern" in message
 
 
@@ -574,8 +580,9 @@ def test_env_and_sweep_status_warn_and_fail_strict_on_broken_plugins(
     ("args", "expected"),
     [
         (["--dataset", "synthetc"], "error: unknown dataset 'synthetc' (did you mean 'synthetic'?)"),
-        (["--arch", "SSXT"], "error: unknown architecture 'SSXT'; available: cross-stitch, high, "
-         "interspersed, low, mtan, none; or any S/T sharing pattern"),
+        (["--arch", "SSXT"], "error: unknown architecture 'SSXT'; available: cgc, cross-stitch, "
+         "dselect-k, high, interspersed, low, mmoe, mtan, none, omoe, ple; or any S/T sharing "
+         "pattern"),
         (["--report", "consol"], "error: unknown reporter 'consol' (did you mean 'console'?)"),
         (["--dataset", "dummy", "--tasks", "pop,loudnes"], "(did you mean 'loudness'?)"),
         (["--dataset", "dummy", "-o", "sead=1"],

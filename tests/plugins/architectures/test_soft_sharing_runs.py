@@ -63,6 +63,7 @@ def config(tmp_path, name, arch, inputs="sparse", **kw):
             "epochs": 1,
             "report": [],
             "device": "cpu",
+            "keep_checkpoints": "all",  # the tests read last.pt of finished runs
             "arch": arch,
             "run_dir": str(tmp_path / name),
             **INPUTS[inputs],
