@@ -194,7 +194,7 @@ def test_resume_auto_starts_over_a_run_killed_before_its_first_checkpoint(tmp_pa
     """kill -9 right after the run wrote manifest.json (its last file before training):
     the same command again (a requeued SLURM job) starts the run over and finishes it."""
     run = tmp_path / "run"
-    command = ["train", *TINY, "-o", "n=600", "--batch-size", "1", "--epochs", "1",
+    command = ["train", *[("n=600" if a == "n=200" else a) for a in TINY], "--batch-size", "1", "--epochs", "1",
                "--run-dir", run, "--resume", "auto"]  # fmt: skip
     proc = start(*command)
     wait_for(proc, (run / "manifest.json").is_file, "manifest.json")

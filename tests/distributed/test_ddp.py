@@ -19,6 +19,11 @@ TINY = [
 ]  # fmt: skip
 
 
+def with_n(n):
+    """TINY with ``n`` examples (a dataset option may be given once)."""
+    return [f"n={n}" if a == "n=300" else a for a in TINY]
+
+
 def _env(**extra):
     env = dict(os.environ, MTL_PLUGINS="", OMP_NUM_THREADS="1", MTL_DIST_TIMEOUT="30")
     for key in [k for k in env if k.startswith("SLURM_")] + ["RANK", "WORLD_SIZE"]:
@@ -106,7 +111,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout=60):
 
 
 # epochs 2 to 4 leave time for the signal to land
-BIG = [*TINY, "-o", "n=1500", "--batch-size", "4", "--epochs", "4"]
+BIG = [*with_n(1500), "--batch-size", "4", "--epochs", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +153,7 @@ def test_signal_checkpoints_mid_epoch_and_auto_resume_ends_like_an_uninterrupted
 
 
 def test_two_ranks_stop_on_the_same_step_and_resume_exactly(tmp_path):
-    common = [*TINY, "-o", "n=600", "--epochs", "2"]
+    common = [*with_n(600), "--epochs", "2"]
     # the reference: one process with the same global batch (equal, as tested above)
     ref = mtl("train", *common, "--batch-size", "4", "--run-dir", str(tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr
@@ -175,7 +180,7 @@ def test_two_ranks_stop_on_the_same_step_and_resume_exactly(tmp_path):
 
 
 def test_a_stop_file_stops_both_ranks_after_the_epoch(tmp_path):
-    args = [*TINY, "-o", "n=600", "--batch-size", "2", "--epochs", "50"]
+    args = [*with_n(600), "--batch-size", "2", "--epochs", "50"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     run = tmp_path / "run"
     proc = subprocess.Popen(
@@ -191,7 +196,7 @@ def test_a_stop_file_stops_both_ranks_after_the_epoch(tmp_path):
 
 
 def test_a_killed_rank_fails_the_job_quickly(tmp_path):
-    args = [*TINY, "-o", "n=600", "--batch-size", "2", "--epochs", "50"]
+    args = [*with_n(600), "--batch-size", "2", "--epochs", "50"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     proc = subprocess.Popen(
         [*cmd, "-m", "mtl", "train", *args, "--run-dir", str(tmp_path / "run")],
