@@ -74,6 +74,7 @@ def reproduce(
     explain a mismatch are listed.
     """
     import dataclasses
+    import math
     import shutil
     import tempfile
 
@@ -83,6 +84,10 @@ def reproduce(
     from mtl.core.runner import start_run
     from mtl.core.runs import RunDir, manifest
 
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise UserError(f"--tolerance must be a finite number of at least 0; got {tolerance}")
+    if into is not None:
+        RunDir.check_new(into)  # before anything is trained
     old = RunDir.open(run_dir)
     old_results = old.results()
     old_manifest = old.manifest()
