@@ -115,6 +115,16 @@ def _show(bound: float) -> str:
     return f"{bound:g}" if isinstance(bound, float) else str(bound)
 
 
+def _numbers(value: Any, key: str) -> list[Any]:
+    """The items of a list of numbers; an empty item (``8,,8``) is an error, not skipped."""
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",")]
+        if value.strip() and not all(items):
+            raise UserError(f"'{key}' has an empty item: {value!r}")
+        return [v for v in items if v]
+    return _list(value, key)
+
+
 def _number(
     value: Any,
     key: str,
@@ -176,7 +186,7 @@ def coerce(key: str, value: Any) -> Any:
         case "report":
             return _list(value, key)
         case "widths":
-            widths = [_number(v, key, int, 1, MAX_WIDTH) for v in _list(value, key)]
+            widths = [_number(v, key, int, 1, MAX_WIDTH) for v in _numbers(value, key)]
             if not widths:
                 raise UserError("'widths' needs at least one layer width, e.g. 1024,512,256,128")
             weights = sum(a * b for a, b in zip(widths, widths[1:], strict=False))
@@ -187,7 +197,10 @@ def coerce(key: str, value: Any) -> Any:
                 )
             return widths
         case "dropout":
-            rates = [_number(v, key, float, 0.0) for v in _list(value, key)]
+            one = isinstance(value, (int, float)) and not isinstance(value, bool)
+            rates = [
+                _number(v, key, float, 0.0) for v in ([value] if one else _numbers(value, key))
+            ]
             if not rates:
                 raise UserError("'dropout' needs a rate, e.g. 0.5")
             if any(r >= 1 for r in rates):
