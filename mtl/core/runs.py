@@ -152,14 +152,14 @@ class RunDir:
         """A :class:`UserError` unless ``path`` is a directory or can be made one: not a
         file, not under a file, each name short enough, its first existing parent writable."""
         path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise UserError(f"run directory '{path}' is a file; choose another --run-dir")
         long = next((p for p in path.parts if len(os.fsencode(p)) > 255), None)
-        if long is not None:
+        if long is not None:  # before any stat, which fails on such a name
             raise UserError(
                 f"run directory '{path}' has a name longer than 255 bytes ('{long[:40]}…'); "
                 "choose a shorter --run-dir"
             )
+        if path.exists() and not path.is_dir():
+            raise UserError(f"run directory '{path}' is a file; choose another --run-dir")
         parent = path
         while not parent.exists() and parent != parent.parent:
             parent = parent.parent
