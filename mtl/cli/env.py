@@ -22,6 +22,7 @@ def env(
     import json
     import os
 
+    from mtl.core.config import coerce
     from mtl.core.errors import UserError
     from mtl.distributed.env import (
         backend_for,
@@ -32,6 +33,7 @@ def env(
     )
 
     plugins()  # 'mtl train' would load them: warn (or, with --strict, fail) as it would
+    device = coerce("device", device)  # the devices 'mtl train' takes; anything else: exit 2
     d = discover()
     problems = list(d.problems)
     try:

@@ -58,4 +58,24 @@ app.add_typer(runs_cli.app, name="runs")
 
 
 def run() -> None:
-    app()
+    """The ``mtl`` entry point: a usage error (an option of the wrong type, an unknown
+    option, a missing argument) is one ``error:`` line and exit 2, like every other input
+    error; ``mtl`` alone (or a group without its command) prints its help."""
+    import sys
+
+    from mtl.cli.common import fail
+
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # the click exceptions Typer raises
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()
+            sys.exit(exc.exit_code)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        fail(f"{exc.format_message()}{hint}", exc.exit_code)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        fail("aborted", 1)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

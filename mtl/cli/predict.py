@@ -50,8 +50,10 @@ def predict(
 
     Example: mtl predict runs/my-run --split test --out predictions.csv
     """
-    from mtl.core.predict import predict_run, summary, to_csv, write_csv
+    from mtl.core.predict import check_output, predict_run, summary, to_csv, write_csv
 
+    if out not in (None, "-"):
+        check_output(Path(out))  # before the model runs
     result = predict_run(run_dir, plugins(), split.value, device)
     if result.data_changed:
         err.print(

@@ -142,12 +142,17 @@ def reproduce(
     torch, numpy and mtl the metrics match exactly; the manifest differences that can
     explain a mismatch are listed.
     """
+    import math
 
     from mtl.core.config import build_config
     from mtl.core.errors import UserError
     from mtl.core.runs import RunDir
 
     use_threads_option(threads)
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise UserError(f"--tolerance must be a finite number of at least 0; got {tolerance}")
+    if into is not None:
+        RunDir.check_new(into)  # before anything is trained
     old = RunDir.open(run_dir)
     old_results = old.results()
     old_manifest = old.manifest()

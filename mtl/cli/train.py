@@ -355,7 +355,6 @@ def train(
     """
     from mtl.core.config import build_config
     from mtl.core.errors import Interrupted
-    from mtl.core.runner import resume_run, start_run
 
     flags = {
         "dataset": dataset,
@@ -406,6 +405,14 @@ def train(
         "weighting": weighting,
         "weighting_options": weighting_option or None,
     }
+    # every value is checked before plugins (and torch) load and before anything is written
+    checked = build_config(config if resume is None else None, flags)
+    if resume is None and checked.run_dir:
+        from mtl.core.runs import RunDir
+
+        RunDir.check_path(Path(checked.run_dir))
+    from mtl.core.runner import resume_run, start_run
+
     loaded = plugins()
     if (resume is not None and str(resume) == "auto") or _launched_distributed():
         from mtl.distributed.launch import train_managed  # ranks, --resume auto, preemption
@@ -421,7 +428,7 @@ def train(
                 )
             run, _ = resume_run(resume, loaded, flags)
         else:
-            run, _ = start_run(build_config(config, flags), loaded)
+            run, _ = start_run(checked, loaded)
             _transfer_note(run.manifest().get("init_from"))
     except Interrupted as exc:
         err.print("[yellow]interrupted[/]: the last finished epoch is checkpointed; continue with")

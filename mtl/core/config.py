@@ -10,6 +10,7 @@ in ``[encoder-options]`` and ``[task-weights]``; the balancing method's options
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, fields
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mtl.core.errors import UserError
-from mtl.core.options import split_assignments
+from mtl.core.options import INT_LIMIT, split_assignments
 from mtl.core.registry import did_you_mean
 
 OPTIMIZERS = ("adagrad", "adam", "sgd", "adadelta")
@@ -33,6 +34,10 @@ LOG_FORMATS = ("auto", "rich", "plain", "json")
 LR_SCHEDULES = ("constant", "cosine", "step", "plateau")
 PRECISIONS = ("32", "bf16", "fp16")
 KEEP_CHECKPOINTS = ("best", "last", "all")
+MAX_SEED = 2**32 - 1  # seeds are mixed into torch seeds (seed × 1,000,003 + rank)
+MAX_EPOCHS = 1_000_000
+MAX_WIDTH = 65_536  # units in one hidden layer
+MAX_WEIGHTS = 1_000_000_000  # weights between consecutive hidden layers (4 GB as float32)
 
 
 @dataclass
@@ -124,16 +129,48 @@ def _list(value: Any, key: str) -> list[str]:
     raise UserError(f"'{key}' must be a comma-separated string or a list; got {value!r}")
 
 
-def _number(value: Any, key: str, kind: type, minimum: float | None = None) -> Any:
+def _show(bound: float) -> str:
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+
+def _numbers(value: Any, key: str) -> list[Any]:
+    """The items of a list of numbers; an empty item (``8,,8``) is an error, not skipped."""
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",")]
+        if value.strip() and not all(items):
+            raise UserError(f"'{key}' has an empty item: {value!r}")
+        return [v for v in items if v]
+    return _list(value, key)
+
+
+def _number(
+    value: Any,
+    key: str,
+    kind: type,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+) -> Any:
+    """``value`` as a finite ``kind`` within the bounds (``above``: strictly greater)."""
+    word = "an integer" if kind is int else "a number"
     try:
+        if isinstance(value, bool):  # TOML true/false is no number
+            raise ValueError
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError
         out = kind(value)
-    except (TypeError, ValueError):
-        word = "an integer" if kind is int else "a number"
+    except (TypeError, ValueError, OverflowError):
         raise UserError(f"'{key}' must be {word}; got {value!r}") from None
+    if kind is float and not math.isfinite(out):
+        raise UserError(f"'{key}' must be a finite number; got {value!r}")
+    if above is not None and not out > above:
+        bound = "a positive number" if above == 0 else f"greater than {_show(above)}"
+        raise UserError(f"'{key}' must be {bound}; got {value!r}")
     if minimum is not None and out < minimum:
-        raise UserError(f"'{key}' must be at least {minimum}; got {out}")
+        raise UserError(f"'{key}' must be at least {_show(minimum)}; got {out}")
+    maximum = INT_LIMIT if maximum is None and kind is int else maximum
+    if maximum is not None and out > maximum:
+        raise UserError(f"'{key}' must be at most {_show(maximum)}; got {out}")
     return out
 
 
@@ -157,26 +194,47 @@ def coerce(key: str, value: Any) -> Any:
     if value is None:
         return None
     match key:
-        case "tasks" | "report":
+        case "tasks":
+            tasks = _list(value, key)
+            if not tasks or not all(tasks):
+                raise UserError(
+                    f"'tasks' names no task ({value!r}); give task names, e.g. pop,pop_rock, "
+                    "or leave it out for the dataset's default tasks"
+                )
+            if len(set(tasks)) != len(tasks):
+                raise UserError(f"'tasks' names a task twice: {', '.join(tasks)}")
+            return tasks
+        case "report":
             return _list(value, key)
         case "widths":
-            widths = [_number(v, key, int, 1) for v in _list(value, key)]
+            widths = [_number(v, key, int, 1, MAX_WIDTH) for v in _numbers(value, key)]
             if not widths:
                 raise UserError("'widths' needs at least one layer width, e.g. 1024,512,256,128")
+            weights = sum(a * b for a, b in zip(widths, widths[1:], strict=False))
+            if weights > MAX_WEIGHTS:
+                raise UserError(
+                    f"'widths' {','.join(map(str, widths))} give at least {weights:.3g} weights "
+                    f"between hidden layers, over the limit of {MAX_WEIGHTS:.0e}; lower them"
+                )
             return widths
         case "dropout":
-            rates = [_number(v, key, float, 0.0) for v in _list(value, key)]
+            one = isinstance(value, (int, float)) and not isinstance(value, bool)
+            rates = [
+                _number(v, key, float, 0.0) for v in ([value] if one else _numbers(value, key))
+            ]
+            if not rates:
+                raise UserError("'dropout' needs a rate, e.g. 0.5")
             if any(r >= 1 for r in rates):
                 raise UserError(f"'dropout' rates must be in [0, 1); got {rates}")
             return rates
-        case "epochs" | "batch_size" | "eval_batch_size":
-            return _number(value, key, int, 1)
-        case "train_size" | "patience":
+        case "epochs" | "patience":
+            return _number(value, key, int, 1, MAX_EPOCHS)
+        case "batch_size" | "eval_batch_size" | "train_size" | "snippets":
             return _number(value, key, int, 1)
         case "seed":
-            return _number(value, key, int, 0)
+            return _number(value, key, int, 0, MAX_SEED)
         case "warmup_epochs":
-            return _number(value, "warmup-epochs", int, 0)
+            return _number(value, "warmup-epochs", int, 0, MAX_EPOCHS)
         case "lr_step_size" | "lr_patience" | "accumulate":
             return _number(value, key.replace("_", "-"), int, 1)
         case "lr_gamma":
@@ -189,14 +247,13 @@ def coerce(key: str, value: Any) -> Any:
 
             return check_threads(value, "'threads'")
         case "lr":
+            return _number(value, key, float, above=0.0)
+        case "weight_decay":
             return _number(value, key, float, 0.0)
-        case "weight_decay" | "momentum":
-            return _number(value, key, float, 0.0)
+        case "momentum":
+            return _number(value, key, float, 0.0, 1.0)
         case "clip_grad_norm":
-            norm = _number(value, "clip-grad-norm", float)
-            if not norm > 0:
-                raise UserError(f"'clip-grad-norm' must be a positive number; got {value!r}")
-            return norm
+            return _number(value, "clip-grad-norm", float, above=0.0)
         case key if key in CHOICES:
             v = str(value).lower()
             if v not in CHOICES[key]:
@@ -220,15 +277,13 @@ def coerce(key: str, value: Any) -> Any:
             return list(dict.fromkeys(names))
         case "aux_weight" | "stabilise":
             return _number(value, key.replace("_", "-"), float, 0.0)
-        case "snippets":
-            return _number(value, key, int, 1)
         case "task_weights":
-            raw = value if isinstance(value, dict) else split_assignments(_list(value, key))
+            raw = value if isinstance(value, dict) else _assignments(value, key)
             return {str(k): _number(v, f"task-weight {k}", float, 0.0) for k, v in raw.items()}
         case "dataset_options" | "encoder_options" | "weighting_options" | "arch_options":
             if isinstance(value, dict):
                 return {str(k): v for k, v in value.items()}
-            return split_assignments(_list(value, key), unique=key == "arch_options")
+            return _assignments(value, key)
         case "weighting":
             name = str(value).strip()
             if not name:
@@ -243,6 +298,22 @@ def coerce(key: str, value: Any) -> Any:
             return str(value)
 
 
+ASSIGNMENT_FLAGS = {  # key → (flag, example of the right form)
+    "dataset_options": ("-o", "-o n=1000"),
+    "encoder_options": ("-e", "-e hidden=128"),
+    "weighting_options": ("-w", "-w alpha=1.5"),
+    "arch_options": ("-a", "-a experts=6"),
+    "task_weights": ("--task-weight", "--task-weight pop=2"),
+}
+
+
+def _assignments(value: Any, key: str) -> dict[str, str]:
+    """``KEY=VALUE`` items (a list of them, or one comma-separated string) as a dict."""
+    flag, example = ASSIGNMENT_FLAGS[key]
+    items = value if isinstance(value, (list, tuple)) else _list(value, key)
+    return split_assignments([str(v) for v in items], example, flag)
+
+
 def normalise_key(key: str) -> str:
     return key.replace("-", "_")
 
@@ -253,6 +324,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UserError(f"config file '{path}' does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"config file '{path}' is a directory; give a .toml file") from None
+    except (NotADirectoryError, PermissionError) as exc:
+        raise UserError(f"config file '{path}' cannot be read ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"config file '{path}' is not valid TOML: {exc}") from None
     return coerce_settings(raw, f"config file '{path}'")
@@ -280,8 +355,11 @@ def build_config(
     flags: dict[str, Any] | None = None,
     base: dict[str, Any] | None = None,
 ) -> TrainConfig:
-    """Merge ``base`` (e.g. a resumed run's config), a TOML file and flags (None = not given)."""
-    merged: dict[str, Any] = dict(base or {})
+    """Merge ``base`` (e.g. a resumed run's config), a TOML file and flags (None = not given).
+
+    Every value is checked, the base's too: a hand-edited ``config.json`` is no way around
+    the checks."""
+    merged = {k: coerce(k, v) if k in KEYS else v for k, v in (base or {}).items()}
     if file is not None:
         merged.update(read_toml(file))
     for key, value in (flags or {}).items():

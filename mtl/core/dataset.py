@@ -6,7 +6,20 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from mtl.core.data import MultiTaskData, TaskSpec
+from mtl.core.errors import UserError
 from mtl.core.options import Option
+
+GENERATED_LIMIT = 1_000_000_000  # values a generated dataset may hold (about 8 GB as float64)
+
+
+def check_generated_size(owner: str, values: float, what: str) -> None:
+    """A :class:`UserError` before a generator allocates more than :data:`GENERATED_LIMIT`
+    values (``what`` names the options that set the size, e.g. ``n × dim``)."""
+    if values > GENERATED_LIMIT:
+        raise UserError(
+            f"dataset '{owner}': {what} asks for about {values:.3g} generated values, over the "
+            f"limit of {GENERATED_LIMIT:.0e}; lower them"
+        )
 
 
 class Dataset(ABC):

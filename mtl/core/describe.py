@@ -8,7 +8,7 @@ import inspect
 from typing import Any
 
 from mtl.core.errors import UserError
-from mtl.core.options import Option, resolve_options
+from mtl.core.options import Option, Retired, resolve_options
 from mtl.core.registry import Registries, Registry
 
 
@@ -66,7 +66,11 @@ def describe(kind: str, registry: Registry, name: str, given: dict[str, Any]) ->
         "plugin": plugin,
         "description": getattr(component, "description", "") or "",
         "doc": _doc(component),
-        "options": [option_row(o) for o in getattr(component, "options", ()) or ()],
+        "options": [
+            option_row(o)
+            for o in getattr(component, "options", ()) or ()
+            if not isinstance(o, Retired)
+        ],
     }
     if kind == "dataset":
         out |= _dataset_tasks(component, name, given)

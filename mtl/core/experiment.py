@@ -238,7 +238,16 @@ def prepare(
     enc_spec = EncoderSpec(
         data.inputs.kind, data.inputs.dim, encoder_options, mean, std, config.stabilise
     )
-    model = build_model(config, arch, encoder, enc_spec, model_spec, specs).to(device)
+    try:
+        model = build_model(config, arch, encoder, enc_spec, model_spec, specs).to(device)
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, MemoryError) and "alloc" not in str(exc).lower():
+            raise
+        widths = ",".join(map(str, config.widths))
+        raise UserError(
+            f"the model does not fit in memory on {device} (input dimension "
+            f"{data.inputs.dim}, --widths {widths}); lower --widths or the input dimension"
+        ) from None
     weighting, weighting_options = build_weighting(
         config.weighting,
         config.weighting_options,

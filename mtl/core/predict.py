@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,19 @@ def to_csv(p: Predictions, labels: bool = False) -> str:
     writer.writerow(header)
     writer.writerows(zip(*cols, strict=True))
     return buf.getvalue()
+
+
+def check_output(path: Path) -> None:
+    """A :class:`UserError` unless ``path`` can be written as a file: not a directory, in a
+    directory that exists and is writable."""
+    if path.is_dir():
+        raise UserError(f"--out '{path}' is a directory; give a file name, e.g. {path}/pred.csv")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is a file" if parent.exists() else "does not exist"
+        raise UserError(f"--out '{path}': the directory '{parent}' {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"--out '{path}': the directory '{parent}' is not writable")
 
 
 def write_csv(p: Predictions, path: Path, labels: bool = False) -> None:

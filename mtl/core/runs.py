@@ -151,12 +151,40 @@ class RunDir:
         return cls(path)
 
     @staticmethod
+    def check_path(path: Path) -> None:
+        """A :class:`UserError` unless ``path`` is a directory or can be made one: not a
+        file, not under a file, each name short enough, its first existing parent writable."""
+        path = Path(path)
+        long = next((p for p in path.parts if len(os.fsencode(p)) > 255), None)
+        if long is not None:  # before any stat, which fails on such a name
+            raise UserError(
+                f"run directory '{path}' has a name longer than 255 bytes ('{long[:40]}…'); "
+                "choose a shorter --run-dir"
+            )
+        if path.exists() and not path.is_dir():
+            raise UserError(f"run directory '{path}' is a file; choose another --run-dir")
+        parent = path
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if parent == path:
+            return
+        if not parent.is_dir():
+            raise UserError(
+                f"run directory '{path}' would be inside '{parent}', which is a file; "
+                "choose another --run-dir"
+            )
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UserError(
+                f"run directory '{path}' cannot be created: '{parent}' is not writable; "
+                "choose another --run-dir"
+            )
+
+    @staticmethod
     def check_new(path: Path) -> None:
         """A :class:`UserError` unless ``path`` can become a new run directory (missing,
         or empty but for a lock file)."""
         path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise UserError(f"run directory '{path}' is a file; choose another --run-dir")
+        RunDir.check_path(path)
         if path.exists() and any(p.name != LOCK for p in path.iterdir()):
             hint = "use --resume to continue it" if (path / CONFIG).exists() else "choose another"
             raise UserError(f"run directory '{path}' already exists and is not empty; {hint}")

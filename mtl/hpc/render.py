@@ -76,12 +76,25 @@ def parse_time(value: str) -> int:
         if a is None:
             parts = [b]
         h, mi, s = (parts + [0, 0, 0])[:3]
+        _check_fields(value, [(h, 24, "hours")] + [(mi, 60, "minutes"), (s, 60, "seconds")])
         return days * 86400 + h * 3600 + mi * 60 + s
     if a is None:
         return b * 60  # minutes
     if c is None:
+        _check_fields(value, [(b, 60, "seconds")])
         return a * 60 + b  # MM:SS
+    _check_fields(value, [(b, 60, "minutes"), (c, 60, "seconds")])
     return a * 3600 + b * 60 + c
+
+
+def _check_fields(value: str, fields: list[tuple[int, int, str]]) -> None:
+    """SLURM rejects (or misreads) 25:99 or 1-30: every field but the first is bounded."""
+    for number, limit, name in fields:
+        if number >= limit:
+            raise UserError(
+                f"--time '{value}' has {number} {name}; {name} must be under {limit} "
+                "(HH:MM:SS, D-HH:MM:SS or minutes)"
+            )
 
 
 def parse_signal(value: str) -> tuple[str, int]:
@@ -137,9 +150,15 @@ def _check_common(spec: JobSpec) -> tuple[str, int]:
     for name, value in (("--partition", spec.partition), ("--account", spec.account)):
         if value is not None and not NAME_RE.match(value):
             raise UserError(f"{name} '{value}' contains characters SLURM does not accept")
+    if spec.procs_per_node is not None and spec.procs_per_node < 1:
+        raise UserError(f"--procs-per-node must be at least 1; got {spec.procs_per_node}")
+    if spec.parallel is not None and spec.parallel < 1:
+        raise UserError(f"--parallel must be at least 1; got {spec.parallel}")
     for line in spec.extra:
-        if not line.startswith("--"):
-            raise UserError(f"--sbatch '{line}' must be an sbatch option such as --qos=low")
+        if not line.startswith("--") or not line.isprintable():
+            raise UserError(
+                f"--sbatch {line!r} must be one sbatch option such as --qos=low (one line)"
+            )
     return signal, lead
 
 

@@ -15,6 +15,12 @@ pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 TINY = ["--widths", "16,16,8,8", "-o", "n=300", "-o", "dim=400", "-o", "density=0.05"]
 
 
+def _with(args, option):
+    """``args`` with the dataset option of ``option``'s key set to it (a key is given once)."""
+    key = option.partition("=")[0] + "="
+    return [option if a.startswith(key) else a for a in args]
+
+
 def _cuda():
     import torch
 
@@ -87,7 +93,10 @@ def test_help_imports_neither_torch_nor_h5py():
             "dataset 'synthetic' offers no task 'popp' (did you mean 'pop'?)",
         ),
         (["-o", "nn=5"], "unknown option 'nn' for dataset 'synthetic' (did you mean 'n'?)"),
-        (["-o", "n=abc"], "option 'n' of dataset 'synthetic' expects an integer, got 'abc'"),
+        (
+            ["-o", "topics=abc"],
+            "option 'topics' of dataset 'synthetic' expects an integer, got 'abc'",
+        ),
         (["-o", "n"], "malformed option 'n': write KEY=VALUE"),
         (["--train-size", "99999"], "--train-size 99999 is larger than the training split"),
         (["--optimizer", "adamw"], "'optimizer' must be one of adagrad, adam, sgd, adadelta"),

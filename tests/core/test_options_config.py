@@ -94,3 +94,39 @@ def test_dropout_placement_follows_founding_study():
 def test_default_learning_rate_depends_on_optimizer():
     assert TrainConfig(optimizer="adam").learning_rate == 1e-3
     assert TrainConfig(optimizer="adagrad", lr=0.5).learning_rate == 0.5
+
+
+@pytest.mark.parametrize(
+    "option,value,message",
+    [
+        (Option("x", float, 1.0, "", min=0), "nan", "must be a finite number"),
+        (Option("x", float, 1.0, "", min=0, max=1), float("inf"), "must be a finite number"),
+        (Option("x", float, 1.0, ""), "-inf", "must be a finite number"),
+        (Option("x", float, 1.0, "", min=0), "-0.5", "must be at least 0"),
+        (Option("x", int, 1, ""), "true", "expects an integer"),
+        (Option("x", int, 1, ""), True, "expects an integer"),
+        (Option("x", float, 1.0, ""), False, "expects a number"),
+        (Option("x", int, 1, ""), float("nan"), "expects an integer"),
+        (Option("x", int, 1, ""), 10**30, "is too large"),
+        (Option("x", int, 1, ""), "1e999", "expects an integer"),
+    ],
+)
+def test_options_refuse_non_finite_bool_and_huge_numbers(option, value, message):
+    with pytest.raises(UserError, match=message):
+        option.parse(value, "test")
+
+
+def test_a_retired_option_says_so_and_is_not_listed():
+    from mtl.core.options import Retired
+
+    declared = [Option("n", int, 1, ""), Retired("old", "use n")]
+    assert resolve_options(declared, {}, "x") == {"n": 1}
+    with pytest.raises(UserError, match="option 'old' of x was retired: use n"):
+        resolve_options(declared, {"old": "1"}, "x")
+
+
+def test_a_key_given_twice_is_an_error_naming_the_flag():
+    with pytest.raises(UserError, match="-w c is given twice"):
+        split_assignments(["c=1", "c=2"], "-w c=1", "-w")
+    with pytest.raises(UserError, match="e.g. --task-weight pop=2"):
+        build_config(flags={"task_weights": ["pop"]})

@@ -23,6 +23,11 @@ TINY = [
 ]  # fmt: skip
 
 
+def with_n(n):
+    """TINY with ``n`` examples (a dataset option may be given once)."""
+    return [f"n={n}" if a == "n=300" else a for a in TINY]
+
+
 def _env(**extra):
     env = dict(os.environ, MTL_PLUGINS="", OMP_NUM_THREADS="1", MTL_DIST_TIMEOUT="30")
     for key in [k for k in env if k.startswith("SLURM_")] + ["RANK", "WORLD_SIZE"]:
@@ -134,7 +139,7 @@ def at_step(spec: str, ready: Path | None = None) -> dict:
     return _env(**extra)
 
 
-BIG = [*TINY, "-o", "n=600", "--batch-size", "4", "--epochs", "3"]
+BIG = [*with_n(600), "--batch-size", "4", "--epochs", "3"]
 STOP_AT = (2, 17)  # the signal lands before step 17 of epoch 2
 
 
@@ -176,7 +181,7 @@ def test_two_ranks_stop_on_the_same_step_and_resume_exactly(tmp_path):
     """The real path: a SIGUSR2 sent from outside to one worker (as SLURM sends it to
     every process of the step; torchrun ignores it). That worker waits at a known step
     until it arrives, so the step is known; both ranks must stop there."""
-    common = [*TINY, "-o", "n=600", "--epochs", "2"]
+    common = [*with_n(600), "--epochs", "2"]
     # the reference: one process with the same global batch (equal, as tested above)
     ref = mtl("train", *common, "--batch-size", "4", "--run-dir", str(tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr
@@ -212,7 +217,7 @@ def test_two_ranks_stop_on_the_same_step_and_resume_exactly(tmp_path):
 
 
 def test_a_stop_file_stops_both_ranks_after_the_epoch(tmp_path):
-    args = [*TINY, "-o", "n=600", "--batch-size", "2", "--epochs", "50"]
+    args = [*with_n(600), "--batch-size", "2", "--epochs", "50"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     run = tmp_path / "run"
     proc = subprocess.Popen(
@@ -230,7 +235,7 @@ def test_a_stop_file_stops_both_ranks_after_the_epoch(tmp_path):
 def test_a_killed_rank_fails_the_job_quickly(tmp_path):
     """kill -9 of rank 1 while it waits at a known step (rank 0 is in the step's
     collective): the job fails, well within the collective timeout."""
-    args = [*TINY, "-o", "n=600", "--batch-size", "2", "--epochs", "50"]
+    args = [*with_n(600), "--batch-size", "2", "--epochs", "50"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     ready = tmp_path / "ready"
     proc = subprocess.Popen(

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mtl.core.data import MultiTaskData, SequenceInputs, TaskSpec
-from mtl.core.dataset import Dataset
+from mtl.core.dataset import Dataset, check_generated_size
 from mtl.core.errors import UserError
 from mtl.core.options import Option
 
@@ -32,10 +32,10 @@ PERIODS = (24.0, 12.0, 7.0, 4.0, 3.0, 2.5)
 class SyntheticSequenceDataset(Dataset):
     description = "variable-length sequences; class in a temporal pattern (tests, smoke runs)"
     options = (
-        Option("n", int, 1000, "number of sequences", min=10),
-        Option("features", int, 8, "values per step", min=2),
-        Option("min_length", int, 16, "shortest sequence", min=1),
-        Option("max_length", int, 48, "longest sequence (the padded length)", min=1),
+        Option("n", int, 1000, "number of sequences", min=10, max=10_000_000),
+        Option("features", int, 8, "values per step", min=2, max=100_000),
+        Option("min_length", int, 16, "shortest sequence", min=1, max=1_000_000),
+        Option("max_length", int, 48, "longest sequence (the padded length)", min=1, max=1_000_000),
         Option("classes", int, 4, "number of genre classes", min=2, max=len(CLASSES)),
         Option("noise", float, 1.0, "standard deviation of the per-step noise", min=0),
         Option("seed", int, 0, "generator seed (the data; --seed sets the training seed)", min=0),
@@ -62,6 +62,7 @@ class SyntheticSequenceDataset(Dataset):
                 f"dataset 'synthetic-seq': min_length {lo} is above max_length {hi}; "
                 "lower -o min_length or raise -o max_length"
             )
+        check_generated_size("synthetic-seq", n * hi * f, "n × max_length × features")
         k = options["classes"]
         rng = np.random.default_rng(options["seed"])
         loadings = rng.standard_normal((k, f))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mtl.core.data import DenseInputs, MultiTaskData, SparseInputs, TaskSpec
-from mtl.core.dataset import Dataset
+from mtl.core.dataset import Dataset, check_generated_size
 from mtl.core.errors import UserError
 from mtl.core.options import Option
 
@@ -77,7 +77,7 @@ COMMON_OPTIONS = (
         max=1,
     ),
     Option("missing", float, 0.0, "fraction of labels absent, per task", min=0, max=0.95),
-    Option("topics", int, 16, "number of latent topics", min=2),
+    Option("topics", int, 16, "number of latent topics", min=2, max=1000),
     Option("zipf", float, 1.07, "exponent of the Zipf word-frequency law", min=0),
     Option("seed", int, 0, "generator seed (the data; --seed sets the training seed)", min=0),
 )
@@ -250,8 +250,8 @@ def _mask(rng: np.random.Generator, n: int, missing: float) -> np.ndarray:
 class SyntheticDataset(Dataset):
     description = "generated lyrics-like bag-of-words with known task coupling"
     options = (
-        Option("n", int, 10_000, "number of examples", min=10),
-        Option("dim", int, 5_000, "vocabulary size (input dimension)", min=2),
+        Option("n", int, 10_000, "number of examples", min=10, max=10_000_000),
+        Option("dim", int, 5_000, "vocabulary size (input dimension)", min=2, max=1_000_000),
         Option(
             "density",
             float,
@@ -298,6 +298,10 @@ class SyntheticDataset(Dataset):
                 f"synthetic: density {density} × dim {options['dim']} is under one word per row; "
                 "raise density or dim"
             )
+        per_row = options["dim"] if density >= 1 else max(1.0, density * options["dim"])
+        check_generated_size(
+            "synthetic", n * (per_row + options["topics"]), "n × (dim × density + topics)"
+        )
         inputs, labels = _generate(n, options["dim"], density, options)
         rng = np.random.default_rng(options["seed"] + 1)
         order = rng.permutation(n)

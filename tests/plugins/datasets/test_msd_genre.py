@@ -171,7 +171,7 @@ def _break(case, root, tmp_path):
         return [], "has no 'targets'"
     if case == "pickled label map":
         _rewrite(train, label_map=np.array({f"c{i}": i for i in range(10)}, dtype=object))
-        return [], "pass -o allow_pickle=true"
+        return [], "'label_map' is stored as pickled Python objects, which mtl never unpickles"
     if case == "not npz":
         train.write_bytes(b"junk")
         return [], f"{train} is not a readable .npz file"
@@ -205,12 +205,12 @@ def test_bad_files_are_one_error_line_exit_2(tmp_path, case):
     seqfiles.msd_genre_files(root, length=5)
     extra, message = _break(case, root, tmp_path)
     run_dir = tmp_path / "run"
+    own_root = any(str(a).startswith("root=") for a in extra)  # a key may be given once
     result = invoke(
         "train",
         "--dataset",
         "msd-genre",
-        "-o",
-        f"root={root}",
+        *([] if own_root else ["-o", f"root={root}"]),
         *extra,
         "--epochs",
         "1",

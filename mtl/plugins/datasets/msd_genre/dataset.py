@@ -11,7 +11,7 @@ import numpy as np
 from mtl.core.data import MultiTaskData, SequenceInputs, TaskSpec
 from mtl.core.dataset import Dataset
 from mtl.core.errors import UserError
-from mtl.core.options import Option
+from mtl.core.options import Option, Retired
 from mtl.plugins.datasets.fma.arrays import CROPS
 from mtl.plugins.datasets.fma.splits import carve_stratified
 from mtl.plugins.datasets.msd_genre.files import (
@@ -82,7 +82,11 @@ class MsdGenre(Dataset):
             max=0.5,
         ),
         Option("split_seed", int, 0, "seed of the validation carving", min=0),
-        Option("allow_pickle", bool, False, "read a pickled label_map (only for files you trust)"),
+        Retired(
+            "allow_pickle",
+            "mtl never unpickles data files (a pickle can run code); store label_map as an "
+            "array of class names, e.g. label_map=np.array(names), and drop this option",
+        ),
     )
     default_tasks = ("genre",)
 
@@ -120,7 +124,7 @@ class MsdGenre(Dataset):
         for split in ("train", "valid", "test"):  # the first label_map names the classes
             if not files[split]:
                 continue
-            reader = NpzReader(files[split], options.get("allow_pickle", False))
+            reader = NpzReader(files[split])
             try:
                 if "label_map" in reader:
                     names = as_label_map(reader.get("label_map"), k, reader.where("label_map"))
@@ -146,7 +150,6 @@ class MsdGenre(Dataset):
                     paths,
                     k,
                     var_length,
-                    options.get("allow_pickle", False),
                     options.get("max_len"),
                     options.get("crop", "start"),
                 )

@@ -58,12 +58,12 @@ def find_files(root: Path, k: int, var_length: bool) -> dict[str, list[Path]]:
 class NpzReader:
     """Reads the keys of a few ``.npz`` files as one mapping, with errors that name the file."""
 
-    def __init__(self, paths: list[Path], allow_pickle: bool):
+    def __init__(self, paths: list[Path]):
         self.files: dict[str, Path] = {}
         self.handles = []
         for path in paths:
             try:
-                handle = np.load(path, allow_pickle=allow_pickle)
+                handle = np.load(path, allow_pickle=False)  # data never runs code
             except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
                 raise UserError(f"{path} is not a readable .npz file ({exc})") from None
             if not hasattr(handle, "files"):
@@ -73,7 +73,6 @@ class NpzReader:
             self.handles.append(handle)
             for key in handle.files:
                 self.files.setdefault(key, path)
-        self.allow_pickle = allow_pickle
         self.paths = paths
 
     def __contains__(self, key: str) -> bool:
@@ -98,8 +97,9 @@ class NpzReader:
         except ValueError as exc:
             if "allow_pickle" in str(exc):
                 raise UserError(
-                    f"{path}: '{key}' is a pickled object; pass -o allow_pickle=true "
-                    "if you trust the file, or store it as an array of strings"
+                    f"{path}: '{key}' is stored as pickled Python objects, which mtl never "
+                    "unpickles (a data file must not run code); store it as an array of "
+                    "strings or numbers, e.g. label_map=np.array(names)"
                 ) from None
             raise UserError(f"{path}: cannot read '{key}' ({exc})") from None
 
@@ -166,14 +166,9 @@ def as_targets(y: np.ndarray, n: int, k: int, path: Path, key: str) -> np.ndarra
 
 
 def as_label_map(value: np.ndarray, k: int, path: Path) -> tuple[str, ...]:
-    """Class names from an array of K names, (K, 2) name/id pairs, or a pickled dict."""
-    obj = value.item() if value.dtype == object and value.ndim == 0 else None
-    if isinstance(obj, dict):
-        pairs = [
-            (str(a), b) if not isinstance(a, (int, np.integer)) else (str(b), a)
-            for a, b in obj.items()
-        ]
-    elif value.ndim == 2 and value.shape[1] == 2:
+    """Class names from an array of K names or (K, 2) name/id pairs (never pickled objects:
+    :class:`NpzReader` refuses those unread)."""
+    if value.ndim == 2 and value.shape[1] == 2:
         pairs = []
         for a, b in value.tolist():
             pairs.append((str(b), a) if str(a).strip().lstrip("-").isdigit() else (str(a), b))
@@ -241,12 +236,11 @@ class SplitReader:
         paths: list[Path],
         k: int,
         var_length: bool,
-        allow_pickle: bool,
         limit: int | None,
         crop: str,
     ):
         self.paths = paths
-        self.reader = reader = NpzReader(paths, allow_pickle)
+        self.reader = reader = NpzReader(paths)
         try:
             self._plan(k, var_length, limit, crop)
         except BaseException:
