@@ -5,18 +5,15 @@ encoder); exact resume of a gated model preempted mid-epoch."""
 
 from __future__ import annotations
 
-import os
-import signal
-
 import pytest
 import torch
+from interrupts import SignalAt, strip
 
 from mtl.core.config import TrainConfig
 from mtl.core.experiment import prepare
 from mtl.core.losses import DeviceData, batch_loss
 from mtl.core.penalty import training_penalty
 from mtl.core.plugins import load_plugins
-from mtl.core.reporter import TIMING_KEYS, Reporter
 from mtl.core.runner import resume_run, start_run
 from mtl.core.scoring import evaluate_split
 from mtl.distributed.preempt import Preempted
@@ -120,19 +117,6 @@ def test_an_architecture_penalty_reaches_the_loss_under_an_encoder(plugins):
     assert body is not None
     assert torch.equal(training_penalty(exp.model), body)
     assert torch.equal(exp.model.penalty, body)
-
-
-class SignalAt(Reporter):
-    def __init__(self, epoch, step):
-        self.at = (epoch, step)
-
-    def on_batch(self, epoch, step, loss):
-        if (epoch, step) == self.at:
-            os.kill(os.getpid(), signal.SIGUSR2)
-
-
-def strip(records):
-    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in records]
 
 
 def test_a_gated_run_preempted_mid_epoch_resumes_exactly(tmp_path, plugins, monkeypatch):

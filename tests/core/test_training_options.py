@@ -3,17 +3,15 @@ give, equivalences that could fail, exact resume, and one-line errors."""
 
 import json
 import math
-import os
-import signal
 
 import pytest
 import torch
+from interrupts import InterruptAfter, SignalAt, strip
 from typer.testing import CliRunner
 
 from mtl.cli.main import app
 from mtl.core.config import TrainConfig, build_config
 from mtl.core.plugins import load_plugins
-from mtl.core.reporter import TIMING_KEYS, Reporter
 from mtl.core.runner import resume_run, start_run
 from mtl.core.schedules import LRSchedule
 from mtl.distributed.preempt import Preempted
@@ -138,28 +136,6 @@ def test_reduced_precision_trains_close_to_float32_on_cpu(tmp_path, plugins, pre
 
 
 # --- exact resume ------------------------------------------------------------------
-
-
-class SignalAt(Reporter):
-    def __init__(self, epoch, step):
-        self.at = (epoch, step)
-
-    def on_batch(self, epoch, step, loss):
-        if (epoch, step) == self.at:
-            os.kill(os.getpid(), signal.SIGUSR2)
-
-
-class InterruptAfter(Reporter):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch(self, epoch, records, improved):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
-def strip(records):
-    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in records]
 
 
 RESUMED = {

@@ -4,9 +4,9 @@ parameters, buffers, extra state or random draws; parametrised over the registry
 
 import pytest
 import torch
+from interrupts import InterruptAfter, strip
 
 from mtl.core.config import TrainConfig
-from mtl.core.reporter import TIMING_KEYS, Reporter
 from mtl.core.runner import resume_run, start_run
 from mtl.distributed.preempt import Preempted
 
@@ -28,19 +28,6 @@ def config(tmp_path, name, method, **kw):
         keep_checkpoints="all",  # the end states are compared
         **kw,
     )
-
-
-class InterruptAfter(Reporter):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch(self, epoch, records, improved):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
-def strip(records):
-    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in records]
 
 
 def test_interrupted_and_resumed_equals_uninterrupted(

@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 
 import pytest
 import torch
+from interrupts import InterruptAfter, SignalAt, strip
 
 from mtl.core.config import TrainConfig
 from mtl.core.plugins import load_plugins
-from mtl.core.reporter import TIMING_KEYS, Reporter
 from mtl.core.runner import resume_run, start_run
 from mtl.distributed.preempt import Preempted
 
@@ -107,28 +106,6 @@ def test_mixing_matrices_are_recorded_per_epoch(tmp_path, plugins):
     # the same as the checkpoint's mixing parameter at the last epoch
     state = torch.load(run.file("checkpoints/last.pt"), weights_only=True)["model"]
     torch.testing.assert_close(state["mixing"], torch.tensor(train[-1]["diagnostics"]["mixing"]))
-
-
-class SignalAt(Reporter):
-    def __init__(self, epoch, step):
-        self.at = (epoch, step)
-
-    def on_batch(self, epoch, step, loss):
-        if (epoch, step) == self.at:
-            os.kill(os.getpid(), signal.SIGUSR2)
-
-
-class InterruptAfter(Reporter):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch(self, epoch, records, improved):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
-def strip(records):
-    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in records]
 
 
 @pytest.mark.parametrize("arch", ARCHS)
