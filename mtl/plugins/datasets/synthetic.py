@@ -282,9 +282,11 @@ class Generator:
         scores += boost.get("genre", 1.0) * noise * rng.standard_normal(scores.shape)
         out["genre"] = scores.argmax(axis=1).astype(np.float64)
         # drawn last, so that the tasks above do not depend on the number of distractors
-        for i in range(1, opts.get("distractors", 0) + 1):
-            z = factor(other_topics) + opts["distractor_noise"] * rng.standard_normal(self.n)
-            out[f"distractor{i}"] = _standardise(z)
+        if opts.get("distractors", 0):
+            own = factor(other_topics)  # one factor for all: their gradients add up
+            for i in range(1, opts["distractors"] + 1):
+                z = own + opts["distractor_noise"] * rng.standard_normal(self.n)
+                out[f"distractor{i}"] = _standardise(z)
         return out
 
     def generate(self) -> tuple[DenseInputs | SparseInputs, dict[str, np.ndarray]]:
