@@ -72,8 +72,8 @@ def test_a_layer_called_twice_counts_both_calls():
     losses = out.square().mean(0)
     jac = torch.stack(
         [
-            torch.cat([g.reshape(-1) for g in torch.autograd.grad(l, shared, retain_graph=True)])
-            for l in losses
+            torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, shared, retain_graph=True)])
+            for loss in losses
         ]
     )
     torch.testing.assert_close(factored.gram(losses, torch.eye(2)), jac @ jac.T)
