@@ -13,11 +13,11 @@ coupled with ``pop``. ``genre`` (5 classes) is the arg-max of one score per genr
 the ``pop`` genre's being ``u``. With ``density >= 1`` the inputs are dense Gaussian features.
 
 A planted imbalance (both off by default, which leaves the data bit for bit as before):
-``distractors = K`` adds regressions ``distractor1..K`` whose labels are mostly noise
-(``distractor_noise`` times their signal, on a factor of their own): their losses stay
-high and their gradients stay large and mutually unrelated, so under equal weighting
-they dominate the shared layers that the other tasks need. ``task_noise`` multiplies one
-task's label noise (``pop_rock=4``): a task learned much more slowly than the rest.
+``distractors = K`` adds regressions ``distractor1..K``, noisy copies (noise
+``distractor_noise`` relative to the signal) of one factor of their own, unrelated to
+the founding tasks: their K aligned gradients add up, and under equal weighting they
+outweigh the other tasks on the shared layers. ``task_noise`` multiplies one task's
+label noise (``pop_rock=4``): a task learned much more slowly than the rest.
 """
 
 from __future__ import annotations
@@ -88,14 +88,15 @@ COMMON_OPTIONS = (
         "distractors",
         int,
         0,
-        "planted imbalance: K extra regressions distractor1..K whose labels are mostly noise",
+        "planted imbalance: K extra regressions distractor1..K, noisy copies of one factor "
+        "unrelated to the other tasks (their aligned gradients outweigh the rest)",
         min=0,
         max=50,
     ),
     Option(
         "distractor_noise",
         float,
-        3.0,
+        0.5,
         "label noise of the distractors, relative to their signal",
         min=0,
     ),
@@ -113,7 +114,11 @@ COMMON_OPTIONS = (
 
 def distractor_specs(k: int) -> list[TaskSpec]:
     return [
-        TaskSpec(f"distractor{i}", "regression", description="planted: mostly label noise")
+        TaskSpec(
+            f"distractor{i}",
+            "regression",
+            description="planted: a noisy copy of the distractors' own factor",
+        )
         for i in range(1, k + 1)
     ]
 
