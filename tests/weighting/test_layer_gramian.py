@@ -4,11 +4,36 @@ Jacobian path's, on every layer kind the factorisation covers and on the rest.""
 import pytest
 import torch
 
+from mtl.core.config import TrainConfig
 from mtl.core.experiment import prepare
 from mtl.core.layer_gramian import LayerGramian
+from mtl.core.losses import DeviceData
+from mtl.core.step import TrainStep
 from mtl.core.weighting import Combination, Weighting
 
-from .test_steps import _grads, config
+
+def config(**kw):
+    base = dict(
+        dataset="synthetic",
+        dataset_options={"n": 300, "dim": 400, "density": 0.05},
+        tasks=["pop", "pop_rock", "loudness"],
+        widths=[16, 16, 8, 8],
+        batch_size=32,
+        report=[],
+        device="cpu",
+    )
+    return TrainConfig(**(base | kw))
+
+
+def _grads(exp, idx, method):
+    """Every parameter's gradient after one step of ``method`` on training rows ``idx``."""
+    dd = DeviceData(exp)
+    exp.weighting = method
+    params = list(exp.model.parameters())
+    step = TrainStep(exp, dd, exp.model, params, torch.optim.SGD(params, lr=0.1))
+    exp.model.train()
+    step(dd.splits["train"][idx], 1, 0)
+    return [p.grad.clone() for p in params], step
 
 
 class Jacobian(Weighting):
