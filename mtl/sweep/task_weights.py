@@ -98,7 +98,8 @@ def figure(sweep: Sweep, cells: list[dict], path: Path) -> Path | None:
         len(rows), len(names), figsize=(2.6 * len(names), 2.2 * len(rows)), squeeze=False
     )
     tasks = list(dict.fromkeys(t for c in cells for t in c["tasks"]))
-    colours = {t: f"C{i % 10}" for i, t in enumerate(tasks)}
+    palette = plt.get_cmap("tab20" if len(tasks) > 10 else "tab10")
+    colours = {t: palette(i % palette.N) for i, t in enumerate(tasks)}
     for c in cells:
         if c[row_key] not in rows or tuple(c[k] for k in other) not in names:
             continue
