@@ -3,12 +3,14 @@
 
 Models: the founding study's network (``SSTT`` 1024-512-256-128, MSD-shaped sparse
 bag-of-words input of 5,000 words, batch 128) with 3 and with 10 tasks, and an LSTM
-encoder (``synthetic-seq``, hidden 64, shared, 3 tasks). Each (model, method) runs in a
-fresh process: the trainer's optimiser and :class:`~mtl.core.step.TrainStep` over
-``--steps`` timed batches after ``--warmup``; the figure is the median step (gradients,
-AdaGrad step, the method's after-step) as samples/s, and the process's peak resident
-memory (CPU) or peak allocated device memory (CUDA). The table gives both relative to
-``ew`` and, for memory, the extra MB next to ``k × |shared gradient|``.
+encoder (``synthetic-seq``, hidden 64, shared, 3 tasks). Speed: every method of a model is built
+in one process (the trainer's optimiser and :class:`~mtl.core.step.TrainStep`) and the
+methods take their steps in turn, ``--warmup`` then ``--steps`` rounds, so that load
+from elsewhere slows them alike; the figure is the median step (gradients, AdaGrad
+step, the method's after-step) as samples/s. Memory: each method alone in a fresh
+process for two steps, its peak resident memory (CPU) or peak allocated device memory
+(CUDA). The table gives both relative to ``ew`` and, for memory, the extra MB next to
+``k × |shared gradient|``.
 
 ``--jacobian`` turns off the factored Gramian (Gramian methods then get the Jacobian,
 as before it existed): run both to see what it buys. Usage::
@@ -27,6 +29,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from typing import Any
 
 LOSS_LEVEL = ["rlw", "uw", "dwa", "gls", "imtl-l", "famo", "stch", "fixed"]
@@ -69,8 +72,9 @@ def _peak_mb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def measure(overrides: dict, method: str, opts: dict) -> dict[str, float]:
-    """One method on one model, in this (fresh) process."""
+def build(overrides: dict, method: str, opts: dict):
+    """``(one_step, facts)``: a closure running one timed training step of ``method`` on
+    the model ``overrides`` (cycling over the training batches), and its sizes."""
     import torch
 
     from mtl.core.config import TrainConfig
@@ -81,8 +85,6 @@ def measure(overrides: dict, method: str, opts: dict) -> dict[str, float]:
     from mtl.core.step import TrainStep
     from mtl.core.train import make_optimizer
 
-    if opts["threads"]:
-        torch.set_num_threads(opts["threads"])
     torch.manual_seed(0)
     cfg = TrainConfig(
         **overrides,
@@ -101,36 +103,64 @@ def measure(overrides: dict, method: str, opts: dict) -> dict[str, float]:
     step = TrainStep(exp, dd, exp.model, trainable, opt)
     if opts["jacobian"]:
         step.factored = None
-    device = exp.device
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    train = dd.splits["train"]
-    b = opts["batch"]
+    sync = torch.cuda.synchronize if exp.device.type == "cuda" else (lambda: None)
+    train, b = dd.splits["train"], opts["batch"]
     batches = [train[i : i + b] for i in range(0, len(train) - b + 1, b)]
     exp.model.train()
-    times = []
-    for i in range(opts["warmup"] + opts["steps"]):
-        idx = batches[i % len(batches)]
+    count = [0]
+
+    def one_step() -> float:
+        i = count[0]
+        count[0] += 1
         sync()
         start = time.perf_counter()
-        step(idx, 1, i)
+        step(batches[i % len(batches)], 1, i)
         opt.step()
         step.after_step()
         sync()
-        if i >= opts["warmup"]:
-            times.append(time.perf_counter() - start)
+        return time.perf_counter() - start
+
     shared = sum(p.numel() for p in shared_parameters(exp.model))
-    return {
-        "step_s": statistics.median(times),
-        "peak_mb": _peak_mb(device),
-        "k": len(exp.specs),
-        "shared_mb": shared * 4 / 2**20,
-        "factored": step.factored is not None,
-    }
+    facts = {"k": len(exp.specs), "shared_mb": shared * 4 / 2**20, "factored": bool(step.factored)}
+    return one_step, facts
 
 
-def _fresh(overrides: dict, method: str, opts: dict) -> dict[str, float]:
+def timings(overrides: dict, methods: list[str], opts: dict) -> dict[str, dict]:
+    """Median step time of every method, measured in one process with the methods
+    interleaved step by step, so that a busy machine slows them all alike."""
+    import torch
+
+    if opts["threads"]:
+        torch.set_num_threads(opts["threads"])
+    built = {m: build(overrides, m, opts) for m in methods}
+    for _ in range(opts["warmup"]):
+        for run, _facts in built.values():
+            run()
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    for _ in range(opts["steps"]):
+        for m, (run, _facts) in built.items():
+            times[m].append(run())
+    return {m: {**built[m][1], "step_s": statistics.median(times[m])} for m in methods}
+
+
+def peak_memory(overrides: dict, method: str, opts: dict) -> float:
+    """Peak memory in MB of a few steps of ``method`` alone in this (fresh) process: resident
+    set on the CPU, allocated device memory on CUDA."""
+    import torch
+
+    if opts["threads"]:
+        torch.set_num_threads(opts["threads"])
+    run, _ = build(overrides, method, opts)
+    for _ in range(2):
+        run()
+    if opts["device"].startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _fresh(fn, *args):
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        return pool.submit(measure, overrides, method, opts).result()
+        return pool.submit(fn, *args).result()
 
 
 def _kind(method: str) -> str:
@@ -151,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--jacobian", action="store_true", help="no factored Gramian")
     parser.add_argument(
-        "--same-process", action="store_true", help="no fresh process per method (memory shared)"
+        "--same-process", action="store_true", help="no fresh processes (memory then shared)"
     )
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m] or (
@@ -177,10 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     header += f" {'peak MB':>8} {'mem ×ew':>8} {'+MB':>7} {'k·|g| MB':>9}"
     for name in args.models.split(","):
         print(header)
+        times = (timings if args.same_process else partial(_fresh, timings))(
+            table[name], methods, opts
+        )
         ref = None
         for method in methods:
-            run = measure if args.same_process else _fresh
-            r = run(table[name], method, opts)
+            r = times[method]
+            r["peak_mb"] = (
+                peak_memory(table[name], method, opts)
+                if args.same_process
+                else _fresh(peak_memory, table[name], method, opts)
+            )
             ref = ref or r
             extra = r["peak_mb"] - ref["peak_mb"]
             print(
