@@ -13,11 +13,12 @@ process for two steps, its peak resident memory (CPU) or peak allocated device m
 ``k × |shared gradient|``.
 
 ``--jacobian`` turns off the factored Gramian (Gramian methods then get the Jacobian,
-as before it existed): run both to see what it buys. Usage::
+as before it existed); a method written ``mgda:jacobian`` runs that way beside the
+others, which compares the two paths in one run. Usage::
 
     python benchmarks/bench_weighting.py                 # every method, all three models
     python benchmarks/bench_weighting.py --quick         # a few methods, small sizes
-    python benchmarks/bench_weighting.py --methods ew,mgda,upgrad --models sstt3 --jacobian
+    python benchmarks/bench_weighting.py --methods mgda,mgda:jacobian --models sstt3,sstt10
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def build(overrides: dict, method: str, opts: dict):
     from mtl.core.step import TrainStep
     from mtl.core.train import make_optimizer
 
+    method, _, path = method.partition(":")
     torch.manual_seed(0)
     cfg = TrainConfig(
         **overrides,
@@ -101,7 +103,7 @@ def build(overrides: dict, method: str, opts: dict):
     groups = [{"params": own, "weight_decay": 0.0}] if own else []
     opt = make_optimizer(cfg, [{"params": trainable}, *groups])
     step = TrainStep(exp, dd, exp.model, trainable, opt)
-    if opts["jacobian"]:
+    if opts["jacobian"] or path == "jacobian":
         step.factored = None
     sync = torch.cuda.synchronize if exp.device.type == "cuda" else (lambda: None)
     train, b = dd.splits["train"], opts["batch"]
@@ -164,6 +166,7 @@ def _fresh(fn, *args):
 
 
 def _kind(method: str) -> str:
+    method = method.partition(":")[0]
     if method == "ew":
         return "reference"
     return "loss" if method in LOSS_LEVEL else "gradient"
