@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--jacobian", action="store_true", help="no factored Gramian")
+    parser.add_argument("--no-memory", action="store_true", help="speed only (faster)")
     parser.add_argument(
         "--same-process", action="store_true", help="no fresh processes (memory then shared)"
     )
@@ -216,11 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         ref = None
         for method in methods:
             r = times[method]
-            r["peak_mb"] = (
-                peak_memory(table[name], method, opts)
-                if args.same_process
-                else _fresh(peak_memory, table[name], method, opts)
-            )
+            if args.no_memory:
+                r["peak_mb"] = float("nan")
+            elif args.same_process:
+                r["peak_mb"] = peak_memory(table[name], method, opts)
+            else:
+                r["peak_mb"] = _fresh(peak_memory, table[name], method, opts)
             ref = ref or r
             extra = r["peak_mb"] - ref["peak_mb"]
             print(
