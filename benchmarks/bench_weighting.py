@@ -33,7 +33,8 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Any
 
-LOSS_LEVEL = ["rlw", "uw", "dwa", "gls", "imtl-l", "famo", "stch", "fixed"]
+# `fixed` is left out: it takes the static path of `ew` (one backward of fixed weights)
+LOSS_LEVEL = ["rlw", "uw", "dwa", "gls", "imtl-l", "famo", "stch"]
 GRADIENT = ["gradnorm", "mgda", "mgda-ub", "pcgrad", "gradvac", "cagrad", "imtl-g", "nash-mtl"]
 GRADIENT += ["aligned-mtl", "upgrad", "db-mtl", "fairgrad"]
 QUICK_METHODS = ["uw", "dwa", "mgda", "upgrad", "pcgrad"]
