@@ -13,6 +13,10 @@ trainer clips and steps the optimiser. Three paths:
   (``is_grads_batched``); task-specific parameters get the gradient of
   ``sum_i c_i * loss_i``; shared ones get the method's combination.
 
+Gramian methods (``gramian_only``) in one process skip the Jacobian: the ``k × k``
+Gramian comes from per-layer factors (:mod:`mtl.core.layer_gramian`), and the shared
+parameters get one backward of ``sum_i w_i * c_i * loss_i`` (exactly ``Jᵀw``).
+
 Under DDP the non-static paths run the model under ``no_sync``: losses and Jacobians
 are all-reduced (each rank's shard share sums to the global-batch value) before
 ``combine``, so every rank computes the same combination, and the local gradients
@@ -29,6 +33,7 @@ import torch
 from mtl.core.accumulation import micro_batches
 from mtl.core.errors import RunFailure
 from mtl.core.experiment import Experiment
+from mtl.core.layer_gramian import LayerGramian
 from mtl.core.losses import DeviceData, batch_loss, task_losses
 from mtl.core.penalty import training_penalty
 from mtl.core.precision import Precision
@@ -62,7 +67,7 @@ class EpochStats:
             self.weighted += 1
         self.loss_sum += info.losses.to(torch.float64) * counts
         self.labelled += counts.to(torch.float64)
-        if info.jacobian is not None:
+        if info.jacobian is not None or info.gramian is not None:
             gram = info.gram.to(torch.float64)
             norms = gram.diagonal().clamp_min(0).sqrt()
             cos = gram / (norms[:, None] * norms[None, :]).clamp_min(1e-30)
@@ -116,6 +121,14 @@ class TrainStep:
         self.stats = EpochStats(k, exp.device)
         self.precision = Precision(exp.config.precision, exp.device)
         self.accumulate = exp.config.accumulate
+        self.factored: LayerGramian | None = None  # the Gramian from layer factors (exact)
+        if (
+            self.needs == "gradients"
+            and self.method.gramian_only
+            and not self.dist.distributed
+            and exp.config.precision == "32"
+        ):
+            self.factored = LayerGramian.build(exp.model, self.shared)
 
     def __call__(self, idx: torch.Tensor, epoch: int, step: int) -> torch.Tensor:
         """Gradients of the global batch ``idx`` in every ``.grad``; the batch loss
@@ -125,14 +138,17 @@ class TrainStep:
         world = self.dist.world_size
         part = torch.tensor_split(idx, world)[self.dist.rank] if world > 1 else idx
         sync = self.net.no_sync() if world > 1 else contextlib.nullcontext()
+        factored = self.factored
         with sync:
-            outputs = self.precision.forward(self.net, self.dd.inputs.take(part))
+            with factored.recording() if factored else contextlib.nullcontext():
+                outputs = self.precision.forward(self.net, self.dd.inputs.take(part))
             raw, counts = task_losses(self.exp, self.dd, outputs, part, idx)
             losses = raw * self.c
             penalty = training_penalty(self.exp.model)
-            local_jac = self._jacobian(losses)
+            gramian = factored.gram(losses, self.eye).detach() if factored else None
+            local_jac = None if factored else self._jacobian(losses)
             jac = None if local_jac is None else self._global_jacobian(local_jac)
-            info = StepInfo(group.all_sum(losses.detach()), counts > 0, epoch, step, jac)
+            info = StepInfo(group.all_sum(losses.detach()), counts > 0, epoch, step, jac, gramian)
             comb = self.method.combine(info)
             weights = self._check(comb, info)
             self.opt.zero_grad(set_to_none=True)
@@ -205,7 +221,7 @@ class TrainStep:
     def _check(self, comb: Combination, info: StepInfo) -> torch.Tensor | None:
         k = len(info.losses)
         w = comb.weights
-        if w is None and (self.needs != "gradients" or comb.gradient is None):
+        if w is None and (self.needs != "gradients" or comb.gradient is None or self.factored):
             raise RunFailure(
                 f"weighting '{self.name}' returned no task weights in epoch {info.epoch}"
             )
@@ -263,10 +279,14 @@ class TrainStep:
         # penalty gradient); task-specific ones the gradient of sum_i c_i loss_i
         if pen is not None:
             torch.autograd.backward(pen, retain_graph=True, inputs=self.shared)
+        if jac is None:  # the factored Gramian: Jᵀw is one backward of sum_i w_i loss_i
+            torch.autograd.backward((weights * losses).sum(), retain_graph=True, inputs=self.shared)
         total = losses.sum()
         torch.autograd.backward(total if pen is None else total + pen, inputs=self.specific)
         # without a penalty the shared gradient is global already: nothing to sum
         self._sum_over_ranks(self.trainable if pen is not None else self.specific)
+        if jac is None:
+            return
         combined = (
             comb.gradient.detach().reshape(-1) if comb.gradient is not None else weights @ jac
         )

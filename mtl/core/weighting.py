@@ -69,10 +69,14 @@ class StepInfo:
     epoch: int
     step: int
     jacobian: torch.Tensor | None = None
+    gramian: torch.Tensor | None = None
 
     @property
     def gram(self) -> torch.Tensor:
-        """``jacobian @ jacobian.T``: the ``(k, k)`` matrix of task-gradient dot products."""
+        """``jacobian @ jacobian.T``: the ``(k, k)`` matrix of task-gradient dot products
+        (given directly as ``gramian``, without a Jacobian, to methods with ``gramian_only``)."""
+        if self.gramian is not None:
+            return self.gramian
         assert self.jacobian is not None
         return self.jacobian @ self.jacobian.T
 
@@ -98,6 +102,9 @@ class Weighting(nn.Module, ABC):
 
     description: ClassVar[str] = ""
     needs: ClassVar[str] = "losses"
+    #: a gradient method that reads only ``info.gram`` and returns ``weights``: the step may
+    #: then compute the Gramian from per-layer factors and pass ``jacobian = None``
+    gramian_only: ClassVar[bool] = False
     options: ClassVar[tuple[Option, ...]] = ()
 
     def __init__(self, num_tasks: int, options: dict[str, Any], seed: int = 0):

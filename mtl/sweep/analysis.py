@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from mtl.sweep.spec import TASK_SET, Sweep, _label
+from mtl.sweep.spec import TASK_SET, WEIGHTING_PREFIX, Sweep, _label
 from mtl.sweep.stats import mean_ci, paired_test, relative_improvement
 
 
@@ -51,6 +51,9 @@ def task_metrics(frame: Any, plugins: Any) -> dict[str, MetricInfo]:
     return out
 
 
+WEIGHTING = _label(WEIGHTING_PREFIX)  # the label prefix of weighting-option axes
+
+
 def axis_columns(sweep: Sweep) -> list[str]:
     return [_label(a) for a in sweep.axes]
 
@@ -62,8 +65,10 @@ def cell_columns(sweep: Sweep) -> list[str]:
 
 
 def baseline_columns(sweep: Sweep) -> list[str]:
-    """What a single-task baseline shares with its multi-task cell (besides the task)."""
-    return [c for c in cell_columns(sweep) if c not in ("arch", TASK_SET)]
+    """What a single-task baseline shares with its multi-task cell (besides the task):
+    not the architecture, task set or weighting (a single task has nothing to balance)."""
+    skip = ("arch", TASK_SET, "weighting")
+    return [c for c in cell_columns(sweep) if c not in skip and not c.startswith(WEIGHTING)]
 
 
 def _key(row: Any, cols: list[str]) -> tuple:

@@ -8,7 +8,7 @@ from typing import Any
 
 from mtl.core.errors import MtlError, UserError
 from mtl.core.runs import RunDir, atomic_write
-from mtl.sweep import figures
+from mtl.sweep import figures, reference, task_weights
 from mtl.sweep.analysis import MetricInfo, cell_columns, summarise, task_metrics
 from mtl.sweep.folder import normalise_sets
 from mtl.sweep.results import finished, load_results
@@ -179,6 +179,16 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
     )
     heat, heat_note = _correlations(sweep, plugins, out)
     figs.append(("Task correlations", heat, heat_note))
+    weights = task_weights.weight_curves(sweep, frame)
+    figs.append(
+        (
+            "Task weights",
+            task_weights.figure(sweep, weights, out / "task_weights.png"),
+            "Each task's share of the summed weights by training epoch, mean over seeds; "
+            "one panel per cell.",
+        )
+    )
+    ref_compare, ref_delta_m = reference.compare_reference(sweep, frame, metrics)
 
     n_runs = len(sweep.items)
     lines = [f"# Sweep `{sweep.name}`", ""]
@@ -266,6 +276,8 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
             ),
             "",
         ]
+    lines += reference.markdown(sweep, ref_compare, ref_delta_m)
+    lines += task_weights.markdown(sweep, weights)
     others = [
         t for t in sweep.tasks() if t != target and any(c["task"] == t for c in summary["compare"])
     ]

@@ -6,6 +6,7 @@ A sweep file is TOML::
     description = "tight vs loose × sharing"
     target = "pop"                    # the task comparisons are about; in every task set
     baselines = "all"                 # single-task runs: "all" tasks of the sets, "target", "none"
+    reference = { weighting = "ew" }  # optional: also compare every cell with this one
 
     [base]                            # any `mtl train` option (config-file keys)
     dataset = "synthetic"
@@ -43,7 +44,7 @@ from mtl.core.errors import UserError
 from mtl.core.registry import did_you_mean, unknown_task_message
 
 TOP_KEYS = ("name", "description", "target", "baselines", "runs-dir", "base", "task-sets")
-TOP_KEYS += ("axes", "datasets")
+TOP_KEYS += ("axes", "datasets", "reference")
 BASELINES = ("all", "target", "none")
 MANAGED = {"run_dir", "tasks"}  # set per item
 SINGLE = "single-task"  # baselines: a pattern of T's, one per hidden layer
@@ -118,6 +119,7 @@ class Sweep:
     root: Path
     items: list[Item] = field(default_factory=list)
     sets: tuple[str, ...] = ()  # the --set overrides it was loaded with
+    reference: dict[str, Any] = field(default_factory=dict)  # axis → its reference value
 
     @property
     def dataset(self) -> str:
@@ -386,8 +388,34 @@ def load_sweep(path: Path | str, sets: tuple[str, ...] | list[str] = ()) -> Swee
         root=root,
         sets=tuple(sets),
     )
+    sweep.reference = _reference(raw.get("reference", {}), axes, where)
     sweep.items = expand(sweep)
     return sweep
+
+
+def _reference(table: Any, axes: dict[str, list[Any]], where: str) -> dict[str, Any]:
+    """``reference = { weighting = "ew" }``: per axis, the value every cell is compared with
+    (paired by seed and the other coordinates)."""
+    if not isinstance(table, dict):
+        raise UserError(f"'reference' in {where} must be a table, e.g. {{ weighting = \"ew\" }}")
+    out = {}
+    for key, value in table.items():
+        k = _key(key)
+        if k not in axes or k in ("seed", TASK_SET):
+            valid = [_flag(a) for a in axes if a not in ("seed", TASK_SET)]
+            raise UserError(
+                f"reference '{key}' in {where} is not an axis that can be compared"
+                f"{did_you_mean(key, valid)}; axes: {', '.join(valid) or 'none'}"
+            )
+        if not _prefix(k):
+            value = coerce(k, value)
+        if value not in axes[k]:
+            raise UserError(
+                f"reference {key} = {value!r} in {where} is not among the axis values "
+                f"{', '.join(map(str, axes[k]))}"
+            )
+        out[_label(k)] = _label_value(value)
+    return out
 
 
 def _config(sweep: Sweep, point: dict[str, Any], tasks: list[str], arch: str | None, i: int):

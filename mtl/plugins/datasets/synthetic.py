@@ -11,6 +11,13 @@ is one latent factor they share: the tightly coupled set. ``loudness`` and ``yea
 are regressions on their own factors, correlated with ``u`` by only 0.25: loosely
 coupled with ``pop``. ``genre`` (5 classes) is the arg-max of one score per genre,
 the ``pop`` genre's being ``u``. With ``density >= 1`` the inputs are dense Gaussian features.
+
+A planted imbalance (both off by default, which leaves the data bit for bit as before):
+``distractors = K`` adds regressions ``distractor1..K``, noisy copies (noise
+``distractor_noise`` relative to the signal) of one factor of their own, unrelated to
+the founding tasks: their K aligned gradients add up, and under equal weighting they
+outweigh the other tasks on the shared layers. ``task_noise`` multiplies one task's
+label noise (``pop_rock=4``): a task learned much more slowly than the rest.
 """
 
 from __future__ import annotations
@@ -77,10 +84,67 @@ COMMON_OPTIONS = (
         max=1,
     ),
     Option("missing", float, 0.0, "fraction of labels absent, per task", min=0, max=0.95),
+    Option(
+        "distractors",
+        int,
+        0,
+        "planted imbalance: K extra regressions distractor1..K, noisy copies of one factor "
+        "unrelated to the other tasks (their aligned gradients outweigh the rest)",
+        min=0,
+        max=50,
+    ),
+    Option(
+        "distractor_noise",
+        float,
+        0.5,
+        "label noise of the distractors, relative to their signal",
+        min=0,
+    ),
+    Option(
+        "task_noise",
+        str,
+        "",
+        "planted imbalance: per-task label-noise multipliers, e.g. 'pop_rock=4,year=3'",
+    ),
     Option("topics", int, 16, "number of latent topics", min=2, max=1000),
     Option("zipf", float, 1.07, "exponent of the Zipf word-frequency law", min=0),
     Option("seed", int, 0, "generator seed (the data; --seed sets the training seed)", min=0),
 )
+
+
+def distractor_specs(k: int) -> list[TaskSpec]:
+    return [
+        TaskSpec(
+            f"distractor{i}",
+            "regression",
+            description="planted: a noisy copy of the distractors' own factor",
+        )
+        for i in range(1, k + 1)
+    ]
+
+
+def task_noise(text: str) -> dict[str, float]:
+    """``'pop_rock=4,year=3'`` → ``{'pop_rock': 4.0, 'year': 3.0}`` (a UserError if malformed)."""
+    out: dict[str, float] = {}
+    names = [t.name for t in TASKS]
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        try:
+            factor = float(value)
+        except ValueError:
+            factor = -1.0
+        if not sep or factor < 0 or not np.isfinite(factor):
+            raise UserError(
+                f"synthetic: malformed task_noise '{part}': write TASK=FACTOR with FACTOR >= 0, "
+                "e.g. task_noise=pop_rock=4"
+            )
+        if name not in names:
+            raise UserError(
+                f"synthetic: task_noise names unknown task '{name}'; tasks: {', '.join(names)}"
+            )
+        out[name] = factor
+    return out
 
 
 def _unit(rng: np.random.Generator, k: int) -> np.ndarray:
@@ -206,20 +270,28 @@ class Generator:
         factor = self._factor_maker(theta, inputs)
         shared = factor(tag_topics)
         c, noise = opts["coupling"], opts["noise"]
+        boost = task_noise(opts.get("task_noise", ""))
         out = {}
         for name, rate in TIGHT.items():
             z = c * shared + np.sqrt(1 - c * c) * factor(tag_topics)
-            z = z + noise * rng.standard_normal(self.n)
+            z = z + boost.get(name, 1.0) * noise * rng.standard_normal(self.n)
             out[name] = (z > np.quantile(z, 1 - rate)).astype(np.float64)
         r = opts.get("loose", LOOSE_CORRELATION)
         for name, (centre, scale) in {"loudness": (-9.0, 3.5), "year": (2001.0, 7.0)}.items():
             z = r * shared + np.sqrt(1 - r * r) * factor(other_topics)
-            z = _standardise(z + 0.5 * noise * rng.standard_normal(self.n))
+            z = z + boost.get(name, 1.0) * 0.5 * noise * rng.standard_normal(self.n)
+            z = _standardise(z)
             out[name] = centre + scale * z
         out["year"] = np.clip(np.round(out["year"]), 1922, 2011)
         scores = np.stack([shared] + [factor(other_topics) for _ in GENRES[1:]], axis=1)
-        scores += noise * rng.standard_normal(scores.shape)
+        scores += boost.get("genre", 1.0) * noise * rng.standard_normal(scores.shape)
         out["genre"] = scores.argmax(axis=1).astype(np.float64)
+        # drawn last, so that the tasks above do not depend on the number of distractors
+        if opts.get("distractors", 0):
+            own = factor(other_topics)  # one factor for all: their gradients add up
+            for i in range(1, opts["distractors"] + 1):
+                z = own + opts["distractor_noise"] * rng.standard_normal(self.n)
+                out[f"distractor{i}"] = _standardise(z)
         return out
 
     def generate(self) -> tuple[DenseInputs | SparseInputs, dict[str, np.ndarray]]:
@@ -280,7 +352,7 @@ class SyntheticDataset(Dataset):
     default_tasks = ("pop", "pop_rock", "ballad")
 
     def offered_tasks(self, options: dict[str, Any]) -> list[TaskSpec]:
-        return list(TASKS)
+        return list(TASKS) + distractor_specs(options.get("distractors", 0))
 
     def split_sizes(self, options: dict[str, Any]) -> tuple[int, int, int]:
         n = options["n"]
@@ -302,6 +374,7 @@ class SyntheticDataset(Dataset):
         check_generated_size(
             "synthetic", n * (per_row + options["topics"]), "n × (dim × density + topics)"
         )
+        task_noise(options.get("task_noise", ""))  # a malformed value fails before generating
         inputs, labels = _generate(n, options["dim"], density, options)
         rng = np.random.default_rng(options["seed"] + 1)
         order = rng.permutation(n)
@@ -312,7 +385,8 @@ class SyntheticDataset(Dataset):
         }
         masks = {t: _mask(rng, n, options["missing"]) for t in labels}
         targets = {t: np.where(masks[t], labels[t], np.nan) for t in labels}
-        specs = [t for t in TASKS if t.name in tasks]
+        offered = TASKS + distractor_specs(options.get("distractors", 0))
+        specs = [t for t in offered if t.name in tasks]
         return MultiTaskData(
             inputs=inputs,
             tasks=specs,
