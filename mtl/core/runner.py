@@ -87,7 +87,7 @@ def _fit(trainer: Trainer) -> dict[str, Any]:
     except Preempted as exc:
         # the checkpoint is on disk; on the warning signal rank 0 requeues the SLURM job
         if exc.kind == WARN and trainer.dist.is_writer:
-            exc.requeued = requeue()
+            exc.requeued = requeue(where=f"in epoch {exc.epoch} at step {exc.step}")
         raise
     finally:
         trainer.flag.uninstall()

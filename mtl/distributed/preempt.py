@@ -86,15 +86,17 @@ def requeue_id(env: dict[str, str] | None = None) -> str | None:
     return env.get("SLURM_JOB_ID") or None
 
 
-def requeue(env: dict[str, str] | None = None) -> str | None:
-    """``scontrol requeue`` this job (array-aware); the id, or None outside SLURM."""
+def requeue(env: dict[str, str] | None = None, where: str = "") -> str | None:
+    """``scontrol requeue`` this job (array-aware); the id, or None outside SLURM.
+    ``where`` (e.g. ``in epoch 2 at step 7``) goes into the line said before it."""
     job = requeue_id(env)
     scontrol = shutil.which("scontrol")
     if job is None or scontrol is None or os.environ.get("MTL_REQUEUE", "1") == "0":
         return None
     # said first: SLURM may kill this step as soon as the requeue is accepted
     print(
-        f"mtl: preempted; checkpoint written, requeueing SLURM job {job}",
+        f"mtl: preempted{' ' + where if where else ''}; checkpoint written, "
+        f"requeueing SLURM job {job}",
         file=sys.stderr,
         flush=True,
     )

@@ -225,6 +225,7 @@ def test_resume_without_any_checkpoint_says_so(runs, tmp_path):
     run = copy(runs, "two", tmp_path)
     for name in ("last.pt", "last.prev.pt"):
         (run / "checkpoints" / name).unlink()
+    (run / "results.json").unlink()  # unfinished (a finished run kept best.pt only is fine)
     out = invoke("train", "--resume", run)
     assert out.exit_code == 2
     line = one_error_line(out.output)
