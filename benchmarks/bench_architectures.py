@@ -251,6 +251,7 @@ def drive(args: argparse.Namespace) -> int:
     summary = {f"{m}/{c}": summarise(rs) for (m, c), rs in runs.items()}
     params = {m: runs[(m, "hand")][0]["parameters"] for m in models}
     prints = {r["data_fingerprint"] for rs in runs.values() for r in rs}
+    same_model = all(runs[(m, "mtl")][0].get("parameters") == params[m] for m in models)
 
     skip = ", epoch 1 skipped" if args.epochs >= 2 else ""
     print(f"\ntraining-loop samples/s (median of {args.repeats} repeats{skip}); peak RSS =")
@@ -287,6 +288,8 @@ def drive(args: argparse.Namespace) -> int:
     )
     if len(prints) != 1:
         print(f"WARNING: the contenders did not all see the same data ({prints})")
+    if not same_model:
+        print("WARNING: mtl's model and the hand-written loop's differ in parameter count")
     if not loss_ok:
         print("WARNING: a contender's loss did not decrease; check its loop")
     if args.json:
@@ -297,6 +300,9 @@ def drive(args: argparse.Namespace) -> int:
             | {"widths": args.widths, "models": {m: MODELS[m] for m in models}},
             "machine": bt.machine(),
             "ratios": ratios,
+            "same_data": len(prints) == 1,
+            "same_model": same_model,
+            "loss_decreased": loss_ok,
             "parameters": params,
             "summary": summary,
             "runs": {f"{m}/{c}": rs for (m, c), rs in runs.items()},

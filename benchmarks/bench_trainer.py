@@ -224,6 +224,7 @@ def run_mtl(args: argparse.Namespace) -> dict[str, Any]:
         "device_peak_mb": device_peak_mb(device),
         "selected_epoch": results.get("selected_epoch"),
         "val_pop_roc_auc": results.get("val", {}).get("pop", {}).get("roc_auc"),
+        "parameters": (results.get("parameters") or {}).get("total"),
     }
 
 
