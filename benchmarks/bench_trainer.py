@@ -176,14 +176,16 @@ def run_mtl(args: argparse.Namespace) -> dict[str, Any]:
         config = TrainConfig(
             dataset="synthetic",
             dataset_options=dataset_options(args),
-            arch="low",
+            # bench_architectures.py runs this contender with other architectures
+            arch=getattr(args, "arch", "low"),
+            arch_options=dict(getattr(args, "arch_options", {})),
             tasks=list(TASKS),
             epochs=args.epochs,
             batch_size=args.batch_size,
             optimizer="adagrad",
             lr=LR,
             dropout=[DROPOUT],
-            widths=list(WIDTHS),
+            widths=list(getattr(args, "widths", WIDTHS)),
             whiten=False,
             seed=args.seed,
             device=device.type,
@@ -222,6 +224,7 @@ def run_mtl(args: argparse.Namespace) -> dict[str, Any]:
         "device_peak_mb": device_peak_mb(device),
         "selected_epoch": results.get("selected_epoch"),
         "val_pop_roc_auc": results.get("val", {}).get("pop", {}).get("roc_auc"),
+        "parameters": (results.get("parameters") or {}).get("total"),
     }
 
 

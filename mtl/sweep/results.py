@@ -1,7 +1,8 @@
 """A sweep's finished runs as one tidy table (pandas): one row per run.
 
 Columns: ``item``, ``kind`` (multi / single), the item's coordinates (``arch``,
-``task_set``, ``train_size``, ``seed``, other axes, ``task`` for single-task runs),
+``task_set``, ``train_size``, ``seed`` (the base seed when it is no axis), other axes,
+``task`` for single-task runs),
 ``tasks``, ``selected_epoch``, ``epochs_run``, ``status``, ``train_seconds``,
 ``parameters`` and ``shared_parameters`` (the model's size, from ``results.json``),
 ``run_dir``, then one column per test metric named ``test.<task>.<metric>``
@@ -31,6 +32,7 @@ def _rows(items: list[dict[str, Any]], ok: set[int]) -> list[dict[str, Any]]:
         results = read_json(run_dir / RESULTS)
         row: dict[str, Any] = {"item": item["index"], "kind": item["kind"]}
         row |= item["labels"]
+        row.setdefault("seed", item["seed"])  # no seed axis: every run has the base seed
         row |= {
             "selected_epoch": results.get("selected_epoch"),
             "epochs_run": results.get("epochs_run"),
@@ -73,7 +75,13 @@ def load_results(path: Path | str | Sweep, sets: tuple[str, ...] = ()) -> Any:
     sweep = path if isinstance(path, Sweep) else open_sweep(path, sets)
     ok, _ = finished(sweep)
     items = [
-        {"index": i.index, "kind": i.kind, "labels": i.labels, "run_dir": str(i.run_dir)}
+        {
+            "index": i.index,
+            "kind": i.kind,
+            "labels": i.labels,
+            "seed": i.seed,
+            "run_dir": str(i.run_dir),
+        }
         for i in sweep.items
     ]
     frame = pd.DataFrame(_rows(items, ok))
@@ -81,6 +89,7 @@ def load_results(path: Path | str | Sweep, sets: tuple[str, ...] = ()) -> Any:
         return frame
     labels = list(dict.fromkeys(k for i in sweep.items for k in i.labels))
     front = ["item", "kind", "arch", "task_set", "task"] + [k for k in labels if k != "tasks"]
+    front += ["seed"]
     front = [c for c in dict.fromkeys(front + ["tasks"]) if c in frame.columns]
     frame = frame[front + [c for c in frame.columns if c not in front]]
     return frame.sort_values("item").reset_index(drop=True)

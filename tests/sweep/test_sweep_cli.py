@@ -187,6 +187,37 @@ def test_axes_with_list_values_run_and_report(tmp_path):
     assert len(cells) == 1 and "| 2 |" in cells[0]  # one cell, two seeds
 
 
+NO_SEED_AXIS = """
+target = "pop"
+[base]
+dataset = "synthetic"
+epochs = 1
+widths = "8,8"
+seed = 3
+dataset-options = { n = 240, dim = 120, density = 0.1 }
+[task-sets]
+tight = "pop,pop_rock"
+[axes]
+arch = ["SS", "mmoe"]
+"""
+
+
+def test_a_sweep_without_a_seed_axis_reports_its_base_seed(tmp_path):
+    """No seed axis: every run has [base]'s seed, rows say so and the report pairs by it
+    (this used to stop the report with KeyError 'seed')."""
+    study = tmp_path / "noseed.toml"
+    study.write_text(NO_SEED_AXIS)
+    out = mtl("sweep", "run", str(study), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    report = mtl("sweep", "report", str(study), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    frame = pd.read_csv(tmp_path / "runs" / "noseed" / "report" / "results.csv")
+    assert list(frame["seed"]) == [3, 3, 3, 3] and list(frame["kind"]).count("single") == 2
+    text = (tmp_path / "runs" / "noseed" / "report" / "report.md").read_text()
+    rows = [ln for ln in text.splitlines() if ln.startswith(("| SS | tight |", "| mmoe | tight |"))]
+    assert any("(1 seed)" in ln for ln in rows), text  # Δm and Δ over the one seed
+
+
 def test_reproduce_a_sweep_item(tmp_path, study):
     assert mtl("sweep", "run", str(study), "--index", "0", cwd=tmp_path).returncode == 0
     run_dir = tmp_path / "runs" / "study" / "0"
