@@ -97,6 +97,15 @@ def _external_candidates(env: dict[str, str]) -> list[tuple[str, Any]]:
     ]
 
 
+def _is_entry_point(ref: object) -> bool:
+    """The standard library's ``EntryPoint``, or the ``importlib_metadata`` backport's:
+    once the backport is imported (mlflow does), ``metadata.entry_points()`` also returns
+    the backport's objects for the distributions its finder discovers."""
+    return isinstance(ref, metadata.EntryPoint) or (
+        type(ref).__name__ == "EntryPoint" and callable(getattr(ref, "load", None))
+    )
+
+
 def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     problems = []
     spec_names = [n for n in dir(hookspecs) if n.startswith("mtl_")]
@@ -142,7 +151,7 @@ def load_plugins(
         try:
             if isinstance(ref, str):
                 plugin = import_module(ref)
-            elif isinstance(ref, metadata.EntryPoint):
+            elif _is_entry_point(ref):
                 plugin = ref.load()
             else:
                 plugin = ref

@@ -520,6 +520,20 @@ def test_cli_plugins_json_lists_builtins_and_components(cli):
     assert components["architecture"]["low"]["description"].endswith("[SSTT]")
 
 
+def test_entry_points_of_the_importlib_metadata_backport_are_loaded(tmp_path, monkeypatch):
+    """Once ``importlib_metadata`` is imported (mlflow does), ``entry_points()`` returns the
+    backport's EntryPoint objects too: they are loaded, not registered as plugins."""
+    backport = pytest.importorskip("importlib_metadata")
+    module = write_distribution(tmp_path, "bpgood", GOOD_PLUGIN.replace("{name}", "bpgood"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = backport.EntryPoint(name="bpgood", value=module, group="mtl")
+    monkeypatch.setattr("mtl.core.plugins.metadata.entry_points", lambda group: [ep])
+    loaded = load_plugins(env={"MTL_PLUGINS": "bpgood"})
+    assert loaded.failures == []
+    assert loaded.loaded[-1].name == "bpgood" and loaded.loaded[-1].module == module
+    assert "bpgood-data" in loaded.registries.datasets.names()
+
+
 def test_cli_plugins_table_shows_failures(cli, tmp_path, monkeypatch):
     write_distribution(tmp_path, "clibroken", BROKEN_PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
