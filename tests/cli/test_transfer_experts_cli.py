@@ -41,6 +41,7 @@ def test_transfer_freezes_all_but_the_towers_heads(tmp_path, arch):
     result = invoke(
         "train", "--tasks", "pop_rock,ballad", *common, "--lr", "0.1", "--run-dir", target,
         "--init-from", source, "--init-part", "all", "--freeze", "all-but-heads",
+        "--keep-checkpoints", "last",  # the end state is read back
     )  # fmt: skip
     assert result.exit_code == 0, result.output
 

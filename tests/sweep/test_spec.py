@@ -148,6 +148,7 @@ def test_shipped_studies_expand_and_validate():
         "rq1_mtl_vs_stl",
         "rq2_coupling",
         "rq3_training_size",
+        "rq4_architectures",
         "rq4_degree_of_sharing",
     ]
     for f in files:
@@ -163,6 +164,11 @@ def test_shipped_studies_expand_and_validate():
             assert all(isinstance(v, (str, int, float)) for v in item.labels.values()), item
     sizes = load_sweep(root / "rq3_training_size.toml").axes["train_size"]
     assert len(sizes) == 10 and sizes[0] == 500 and sizes[-1] == 25_000
+    # the weighting study plants its imbalance with synthetic-only options
+    weighting = load_sweep(root / "weighting_methods.toml")
+    weighting.validate(plugins)
+    assert len({i.seed for i in weighting.items}) >= 5
+    assert "ew" in weighting.axes["weighting"] and weighting.reference == {"weighting": "ew"}
 
 
 def test_shipped_sequence_studies_expand_validate_and_switch_to_real_data():
