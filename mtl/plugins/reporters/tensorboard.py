@@ -5,8 +5,11 @@ are tagged ``<split>/loss``, ``train/lr`` and ``<split>/<task>/<metric>`` with t
 as step; the test split's metrics are logged once, at the selected epoch. At the end the
 run's configuration goes to TensorBoard's HParams tab (``tensorboard/hparams/``: every
 config value, lists and tables as text, against the selected epoch's validation and test
-metrics, tagged ``hparam/<split>/<task>/<metric>``), so runs can be compared by option. A resumed run purges the
-events from the epoch it restarts at. Needs the ``tensorboard`` package
+metrics, tagged ``hparam/<split>/<task>/<metric>``), so runs can be compared by option,
+and the run's figures go to the Images tab: the learning curves (``figures/learning_curves``),
+the task weights with a balancing method and the gate weights of a gated architecture, the
+same figures the plots reporter writes as PNG. A resumed run purges the events from the
+epoch it restarts at. Needs the ``tensorboard`` package
 (``pip install 'mtl[tensorboard]'``).
 """
 
@@ -34,11 +37,13 @@ class TensorBoardReporter(Reporter):
         self._writer_class = SummaryWriter
         self.writer: Any = None
         self.config: dict[str, Any] = {}
+        self.info: RunInfo | None = None
 
     def on_start(self, info: RunInfo) -> None:
         purge = info.start_epoch if info.start_epoch > 1 else None
         self.writer = self._writer_class(log_dir=str(info.run_dir / DIR), purge_step=purge)
         self.config = dict(info.config)
+        self.info = info
         lines = [f"- **{k}**: `{v}`" for k, v in info.config.items()]
         self.writer.add_text("config", "\n".join(lines), global_step=info.start_epoch)
 
@@ -79,7 +84,37 @@ class TensorBoardReporter(Reporter):
             run_name="hparams",
             global_step=results["selected_epoch"],
         )
+        self._figures(results["selected_epoch"])
         self.writer.flush()
+
+    def _figures(self, step: int) -> None:
+        """The plots reporter's figures, drawn into a scratch folder and logged as images."""
+        import tempfile
+        from pathlib import Path
+
+        from matplotlib.image import imread
+
+        from mtl.core.runs import RunDir
+        from mtl.plugins.reporters import plots
+
+        if self.info is None:
+            return
+        records = RunDir(self.info.run_dir).metrics()
+        title = f"{self.config.get('dataset')} · {self.config.get('arch')}"
+        with tempfile.TemporaryDirectory(prefix="mtl-tb-") as tmp:
+            drawn = {
+                "learning_curves": plots.plot_learning_curves(
+                    records, self.info.primary_metrics, Path(tmp) / "curves.png", step, title
+                ),
+                "gate_weights": plots.plot_gate_weights(records, Path(tmp) / "gates.png", title),
+            }
+            if self.config.get("weighting", "ew") != "ew":
+                path = Path(tmp) / "weights.png"
+                drawn["task_weights"] = plots.plot_task_weights(records, path, title)
+            for name, path in drawn.items():
+                if path is not None and Path(path).is_file():
+                    image = imread(path)[..., :3]  # RGB, floats in [0, 1]
+                    self.writer.add_image(f"figures/{name}", image, step, dataformats="HWC")
 
     def close(self) -> None:
         if self.writer is not None:

@@ -1,6 +1,7 @@
 """The csv and tensorboard reporters in real training runs, read back with pandas and
 with TensorBoard's own event reader."""
 
+import io
 import json
 
 import pandas as pd
@@ -103,3 +104,11 @@ def test_tensorboard_event_files_read_back_with_tensorboard(tmp_path, plugins):
     assert hparams["lr_schedule"].string_value == "constant"
     [auc] = hp.Scalars("hparam/test/pop/roc_auc")
     assert auc.value == pytest.approx(results["test"]["pop"]["roc_auc"], rel=1e-6)
+    # the learning curves as an image (what the plots reporter draws), at the selected epoch
+    assert acc.Tags()["images"] == ["figures/learning_curves"]  # ew, no gates: one figure
+    [image] = acc.Images("figures/learning_curves")
+    assert image.step == results["selected_epoch"] and image.width > 400 and image.height > 200
+    from matplotlib.image import imread
+
+    pixels = imread(io.BytesIO(image.encoded_image_string), format="png")
+    assert pixels.shape[:2] == (image.height, image.width) and pixels.std() > 0.05
