@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from mtl.sweep.spec import TASK_SET, WEIGHTING_PREFIX, Sweep, _label
+from mtl.sweep.items import axis_label
+from mtl.sweep.spec import TASK_SET, WEIGHTING_PREFIX, Sweep
 from mtl.sweep.stats import mean_ci, paired_test, relative_improvement
 
 
@@ -51,11 +52,11 @@ def task_metrics(frame: Any, plugins: Any) -> dict[str, MetricInfo]:
     return out
 
 
-WEIGHTING = _label(WEIGHTING_PREFIX)  # the label prefix of weighting-option axes
+WEIGHTING = axis_label(WEIGHTING_PREFIX)  # the label prefix of weighting-option axes
 
 
 def axis_columns(sweep: Sweep) -> list[str]:
-    return [_label(a) for a in sweep.axes]
+    return [axis_label(a) for a in sweep.axes]
 
 
 def cell_columns(sweep: Sweep) -> list[str]:
