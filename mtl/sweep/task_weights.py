@@ -37,7 +37,8 @@ def _shares(run_dir: str) -> list[dict[str, float]]:
 
 def weight_curves(sweep: Sweep, frame: Any) -> list[dict]:
     """Per multi-task cell: ``tasks`` and ``curve`` (per epoch, each task's share, mean over
-    the seeds still training), ``final`` (each task's share in its last epoch, mean over seeds)."""
+    the seeds still training), ``final`` (each task's share in its last epoch, mean over seeds);
+    none when every cell weighted its tasks equally."""
     cols = cell_columns(sweep)
     groups: dict[tuple, list[dict]] = {}
     for r in frame.to_dict("records"):
@@ -58,7 +59,15 @@ def weight_curves(sweep: Sweep, frame: Any) -> list[dict]:
         cells.append(
             {**dict(zip(cols, key, strict=True)), "tasks": tasks, "curve": curve, "final": final}
         )
+    if all(_equal(c) for c in cells):
+        return []  # every cell weighted its tasks equally: nothing to show
     return cells
+
+
+def _equal(cell: dict) -> bool:
+    """Every epoch's shares are 1/k (equal weighting, or fixed weights all alike)."""
+    k = len(cell["tasks"])
+    return all(abs(v - 1 / k) < 1e-9 for epoch in cell["curve"] for v in epoch.values())
 
 
 def markdown(sweep: Sweep, cells: list[dict]) -> list[str]:

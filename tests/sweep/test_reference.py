@@ -94,6 +94,14 @@ def test_task_weight_shares_over_epochs(tmp_path):
     )
 
 
+def test_no_task_weights_section_when_every_cell_weighs_its_tasks_equally(tmp_path):
+    sweep = load_sweep(sweep_file(tmp_path))
+    only_ew = frame(tmp_path)
+    only_ew = only_ew[only_ew.weighting == "ew"]
+    assert weight_curves(sweep, only_ew) == []
+    assert weights_markdown(sweep, []) == []
+
+
 @pytest.mark.parametrize(
     "line, message",
     [
