@@ -5,7 +5,8 @@ Normalization for Adaptive Loss Balancing in Deep Multitask Networks", Internati
 Conference on Machine Learning (ICML), 2018.
 
 Learnable task weights ``w_i`` (starting at 1) weigh the losses. With ``g_i`` the task's
-gradient of the shared parameters (a row of ``info.jacobian``), ``G_i = w_i * ||g_i||``,
+gradient of the shared parameters (a row of ``info.jacobian``; its norm is the square root
+of the Gramian's diagonal, so the factored Gramian serves), ``G_i = w_i * ||g_i||``,
 its mean ``Gbar`` over the ``K`` present tasks, the relative inverse training rate
 ``r_i = (L_i / L_i(0)) / mean_j (L_j / L_j(0))`` and the asymmetry ``alpha``, the weights
 are trained on
@@ -37,6 +38,7 @@ class GradNorm(Weighting):
 
     description: ClassVar[str] = "GradNorm: learn weights that balance task gradient norms"
     needs: ClassVar[str] = "gradients"
+    gramian_only: ClassVar[bool] = True  # only the norms ||g_i||: the Gramian's diagonal
     options: ClassVar[tuple[Option, ...]] = (
         Option("alpha", float, 1.5, "restoring force towards equal training rates", min=0.0),
     )
@@ -48,8 +50,8 @@ class GradNorm(Weighting):
         self.register_buffer("last_present", torch.zeros(num_tasks, dtype=torch.bool))
 
     def combine(self, info: StepInfo) -> Combination:
-        if info.jacobian is None:
-            raise ValueError("gradnorm needs info.jacobian (per-task shared gradients)")
+        if info.jacobian is None and info.gramian is None:
+            raise ValueError("gradnorm needs per-task shared gradients (or their Gramian)")
         present = info.present.to(self.initial_losses.device)
         losses = info.losses.detach().to(self.initial_losses)
         first = present & torch.isnan(self.initial_losses)
@@ -60,7 +62,8 @@ class GradNorm(Weighting):
         idx = present_indices(present)
         if not idx:
             return Combination(weights=weights, loss=None)
-        norms = info.jacobian.detach()[idx].norm(dim=1).to(w.device, w.dtype)
+        squares = info.gram.detach().diagonal()[idx].clamp_min(0)  # ||g_i||², exactly
+        norms = squares.sqrt().to(w.device, w.dtype)
         gn = torch.stack([self.task_weights[i] for i in idx]) * norms
         rate = losses[idx] / self.initial_losses[idx].clamp_min(EPS)
         rel = (rate / rate.mean().clamp_min(EPS)).to(gn.device, gn.dtype)

@@ -80,6 +80,28 @@ def test_gradnorm_renormalises_only_the_present_tasks():
     assert torch.isnan(method.initial_losses[1])
 
 
-def test_gradnorm_without_a_jacobian_is_a_programming_error():
-    with pytest.raises(ValueError, match="jacobian"):
+def test_gradnorm_without_gradients_is_a_programming_error():
+    with pytest.raises(ValueError, match="per-task shared gradients"):
         build("gradnorm", 2).combine(info([1.0, 1.0]))
+
+
+def test_gradnorm_from_the_gramian_alone_equals_the_jacobian_path():
+    """Only the norms ||g_i|| enter: the Gramian's diagonal gives them exactly, so the
+    trainer may hand GradNorm the factored Gramian without a Jacobian."""
+    jac = torch.tensor([[3.0, 0.0, 4.0], [0.0, 1.0, 1.0], [2.0, 2.0, 1.0]])
+    a, b = build("gradnorm", 3), build("gradnorm", 3)
+    assert b.gramian_only
+    for step, losses in enumerate(([2.0, 5.0, 1.0], [1.5, 4.0, 0.5])):
+        with_jac = a.combine(info(losses, jacobian=jac, step=step))
+        only = info(losses, step=step)
+        only.gramian = jac @ jac.T
+        with_gram = b.combine(only)
+        torch.testing.assert_close(with_gram.weights, with_jac.weights)
+        torch.testing.assert_close(with_gram.loss, with_jac.loss)
+        for m, comb in ((a, with_jac), (b, with_gram)):
+            comb.loss.backward()
+            with torch.no_grad():
+                for p in m.task_weights:
+                    p -= 0.1 * p.grad
+                    p.grad = None
+            m.after_step()
