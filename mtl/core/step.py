@@ -41,6 +41,12 @@ from mtl.core.sharing import shared_parameters
 from mtl.core.weighting import Combination, StepInfo
 from mtl.distributed import group
 
+# The factored Gramian pays off when it covers every shared parameter. Beside shared
+# parameters it cannot factor (an LSTM encoder's), those still need per-task gradients,
+# and the mixed path measured slower than the Jacobian path (3.5x against 2.8x ew's step
+# for MGDA, benchmarks/bench_weighting.py --models lstm3); it stays exact and tested.
+FACTOR_BESIDE_OTHERS = False
+
 
 class EpochStats:
     """Per-epoch sums on the device: each task's weight over the steps it was present,
@@ -129,6 +135,8 @@ class TrainStep:
             and exp.config.precision == "32"
         ):
             self.factored = LayerGramian.build(exp.model, self.shared)
+        if self.factored is not None and self.factored.rest and not FACTOR_BESIDE_OTHERS:
+            self.factored = None  # shared parameters outside affine layers: Jacobian path
 
     def __call__(self, idx: torch.Tensor, epoch: int, step: int) -> torch.Tensor:
         """Gradients of the global batch ``idx`` in every ``.grad``; the batch loss

@@ -73,7 +73,10 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_factored_gramian_and_update_equal_the_jacobian_path(plugins, case):
+def test_factored_gramian_and_update_equal_the_jacobian_path(plugins, case, monkeypatch):
+    # the LSTM's parameters are not affine layers: the trainer takes the Jacobian path
+    # there by default (faster); the mixed path is forced here to check it stays exact
+    monkeypatch.setattr("mtl.core.step.FACTOR_BESIDE_OTHERS", True)
     cfg = config(dropout=[0.0], **CASES[case])
     idx = slice(0, 40)
     want, _ = _grads(prepare(cfg, plugins), idx, reference := Jacobian(3, {}))
@@ -84,6 +87,16 @@ def test_factored_gramian_and_update_equal_the_jacobian_path(plugins, case):
     torch.testing.assert_close(method.seen / scale, reference.seen / scale, rtol=0, atol=2e-6)
     for a, b in zip(want, got, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-7)
+
+
+def test_the_jacobian_path_is_kept_beside_shared_parameters_it_cannot_factor(plugins):
+    lstm = config(dropout=[0.0], **CASES["lstm encoder"])
+    _, step = _grads(prepare(lstm, plugins), slice(0, 40), method := Factored(3, {}))
+    assert step.factored is None and method.had_jacobian
+    _, step = _grads(
+        prepare(config(dropout=[0.0], arch="low"), plugins), slice(0, 40), Factored(3, {})
+    )
+    assert step.factored is not None and not step.factored.rest
 
 
 def test_a_layer_called_twice_counts_both_calls():
