@@ -16,7 +16,15 @@ from typing import Any
 
 from mtl.sweep.analysis import MetricInfo, _value, cell_columns
 from mtl.sweep.spec import Sweep
-from mtl.sweep.stats import Interval, mean_ci, paired_test, relative_improvement
+from mtl.sweep.stats import (
+    Interval,
+    format_ci,
+    format_p,
+    format_pct,
+    mean_ci,
+    paired_test,
+    relative_improvement,
+)
 
 
 def compare_reference(
@@ -73,26 +81,6 @@ def compare_reference(
     return compare, delta_m
 
 
-def _cell(ci: Interval, digits: int = 4, sign: str = "") -> str:
-    if ci.n == 0 or math.isnan(ci.mean):
-        return "—"
-    if ci.n < 2:
-        return f"{ci.mean:{sign}.{digits}f} (1 seed)"
-    return f"{ci.mean:{sign}.{digits}f} ± {ci.half:.{digits}f}"
-
-
-def _pct(ci: Interval) -> str:
-    if ci.n < 2:
-        return f"{100 * ci.mean:+.1f}% (1 seed)"
-    return f"{100 * ci.mean:+.1f}% ± {100 * ci.half:.1f}%"
-
-
-def _p(p: float) -> str:
-    if math.isnan(p):
-        return "—"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
 def _reading(c: dict, name: str) -> str:
     d = c["test"].diff
     if d.n < 2 or math.isnan(d.half):
@@ -129,7 +117,7 @@ def markdown(sweep: Sweep, compare: list[dict], delta_m: list[dict]) -> list[str
                 + [
                     d["tasks"],
                     str(d["ci"].n),
-                    _pct(d["ci"]),
+                    format_pct(d["ci"]),
                     _reading_m(d["ci"], name),
                 ]
                 for d in delta_m
@@ -146,10 +134,10 @@ def markdown(sweep: Sweep, compare: list[dict], delta_m: list[dict]) -> list[str
                 + [
                     c["task"],
                     c["metric"],
-                    _cell(c["reference"]),
-                    _cell(c["cell"]),
-                    _cell(c["test"].diff, sign="+"),
-                    _p(c["test"].p),
+                    format_ci(c["reference"]),
+                    format_ci(c["cell"]),
+                    format_ci(c["test"].diff, sign="+"),
+                    format_p(c["test"].p),
                     _reading(c, name),
                 ]
                 for c in compare

@@ -13,7 +13,7 @@ from mtl.sweep.analysis import MetricInfo, cell_columns, summarise, task_metrics
 from mtl.sweep.folder import normalise_sets
 from mtl.sweep.results import finished, load_results
 from mtl.sweep.spec import TASK_SET, Sweep
-from mtl.sweep.stats import Interval
+from mtl.sweep.stats import format_ci, format_p, format_pct
 
 REPORT_DIR = "report"
 
@@ -34,20 +34,6 @@ averaged over seeds with its t-interval. Every metric is on the test split, scor
 once with the epoch selected on validation by the first task's primary metric (the
 target). *p*-values are not corrected for multiple comparisons; read them with the
 number of rows in mind."""
-
-
-def _ci(ci: Interval, digits: int = 4, sign: str = "") -> str:
-    if ci.n == 0 or math.isnan(ci.mean):
-        return "—"
-    if ci.n < 2:
-        return f"{ci.mean:{sign}.{digits}f} (1 seed)"
-    return f"{ci.mean:{sign}.{digits}f} ± {ci.half:.{digits}f}"
-
-
-def _p(p: float) -> str:
-    if math.isnan(p):
-        return "—"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _v(value: Any) -> str:
@@ -82,10 +68,10 @@ def _compare_table(sweep: Sweep, compare: list[dict], task: str, coords: list[st
             [_v(c[k]) for k in coords]
             + [
                 str(len(c["seeds"])),
-                _ci(c["single"]),
-                _ci(c["multi"]),
-                _ci(c["test"].diff, sign="+"),
-                _p(c["test"].p),
+                format_ci(c["single"]),
+                format_ci(c["multi"]),
+                format_ci(c["test"].diff, sign="+"),
+                format_p(c["test"].p),
                 _verdict(c),
             ]
         )
@@ -254,7 +240,7 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
             [k.replace("_", " ") for k in coords] + ["task", "metric", "seeds", "mean (95% CI)"],
             [
                 [_v(c.get(k, "")) for k in coords]
-                + [c["task"], c["metric"], str(c["ci"].n), _ci(c["ci"])]
+                + [c["task"], c["metric"], str(c["ci"].n), format_ci(c["ci"])]
                 for c in summary["cells"]
             ],
             ["---"] * (len(coords) + 2) + ["---:", "---:"],
@@ -263,7 +249,7 @@ def write_report(sweep: Sweep, plugins: Any) -> Path:
     ]
     if summary["delta_m"]:
         rows = [
-            [_v(d[k]) for k in coords] + [d["tasks"], str(d["ci"].n), _pct(d["ci"])]
+            [_v(d[k]) for k in coords] + [d["tasks"], str(d["ci"].n), format_pct(d["ci"])]
             for d in summary["delta_m"]
         ]
         lines += [
@@ -355,12 +341,6 @@ def _sizes(frame: Any, coords: list[str]) -> list[str]:
         _table(header, rows, ["---"] * len(keys) + ["---:"] * 3),
         "",
     ]
-
-
-def _pct(ci: Interval) -> str:
-    if ci.n < 2:
-        return f"{100 * ci.mean:+.1f}% (1 seed)"
-    return f"{100 * ci.mean:+.1f}% ± {100 * ci.half:.1f}%"
 
 
 def _patterns(plugins: Any, archs: set[str]) -> dict[str, str]:

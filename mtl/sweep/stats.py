@@ -119,6 +119,28 @@ class Interval:
         return self.n >= 2 and (self.low > 0 or self.high < 0)
 
 
+def format_ci(ci: Interval, digits: int = 4, sign: str = "") -> str:
+    """``mean ± half`` for a table cell (``—`` without values, ``(1 seed)`` for one)."""
+    if ci.n == 0 or math.isnan(ci.mean):
+        return "—"
+    if ci.n < 2:
+        return f"{ci.mean:{sign}.{digits}f} (1 seed)"
+    return f"{ci.mean:{sign}.{digits}f} ± {ci.half:.{digits}f}"
+
+
+def format_pct(ci: Interval) -> str:
+    """A relative interval (Δm) in percent."""
+    if ci.n < 2:
+        return f"{100 * ci.mean:+.1f}% (1 seed)"
+    return f"{100 * ci.mean:+.1f}% ± {100 * ci.half:.1f}%"
+
+
+def format_p(p: float) -> str:
+    if math.isnan(p):
+        return "—"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def _clean(values: Sequence[float]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
 
