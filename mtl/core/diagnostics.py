@@ -5,9 +5,10 @@ define ``diagnostics() -> dict[str, Any]``. The trainer calls it once per epoch,
 after the training pass and before evaluation, and records the merged dictionaries
 under ``"diagnostics"`` in that epoch's ``train`` record (no key when nothing reports).
 Values must be JSON-serialisable (floats, lists, dicts keyed by task name). A module
-that accumulates statistics over the epoch's training steps (e.g. mean gate weights)
-accumulates in training mode only and resets them when ``diagnostics()`` is called;
-everything it needs to resume exactly belongs in its ``state_dict``.
+that accumulates statistics over the epoch's training steps accumulates in training
+mode only and resets them when ``diagnostics()`` is called; everything it needs to
+resume exactly belongs in its ``state_dict``. Gate weights of expert models are
+measured on an evaluation pass instead (:mod:`mtl.core.gates`, key ``"gates"``).
 """
 
 from __future__ import annotations

@@ -135,7 +135,12 @@ class LayerGramian:
         return hook
 
     @classmethod
-    def build(cls, model: nn.Module, shared: list[nn.Parameter]) -> LayerGramian | None:
+    def build(
+        cls, model: nn.Module, shared: list[nn.Parameter], allow_rest: bool = True
+    ) -> LayerGramian | None:
+        """``None`` when no shared layer qualifies, or (``allow_rest`` false) when other
+        shared parameters would need per-task gradients beside the factors; decided
+        before any forward hook is registered."""
         ids = {id(p) for p in shared}
         layers, covered = [], set()
         for module in model.modules():
@@ -143,9 +148,10 @@ class LayerGramian:
             if params and all(id(p) in ids for p in params):
                 layers.append(_Layer(module))
                 covered |= {id(p) for p in params}
-        if not layers:
+        rest = [p for p in shared if id(p) not in covered]
+        if not layers or (rest and not allow_rest):
             return None
-        return cls(layers, [p for p in shared if id(p) not in covered])
+        return cls(layers, rest)
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[None]:

@@ -134,9 +134,8 @@ class TrainStep:
             and not self.dist.distributed
             and exp.config.precision == "32"
         ):
-            self.factored = LayerGramian.build(exp.model, self.shared)
-        if self.factored is not None and self.factored.rest and not FACTOR_BESIDE_OTHERS:
-            self.factored = None  # shared parameters outside affine layers: Jacobian path
+            # shared parameters outside affine layers: the Jacobian path (see above)
+            self.factored = LayerGramian.build(exp.model, self.shared, FACTOR_BESIDE_OTHERS)
 
     def __call__(self, idx: torch.Tensor, epoch: int, step: int) -> torch.Tensor:
         """Gradients of the global batch ``idx`` in every ``.grad``; the batch loss

@@ -10,6 +10,7 @@ among the ranks started on this node (``LOCAL_WORLD_SIZE``, torchrun).
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from mtl.core.errors import UserError
@@ -58,10 +59,8 @@ def use_threads(configured: int | None) -> int:
     n = _override or configured or default_threads()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
-    try:  # only allowed before the first inter-op parallel work of the process
+    with contextlib.suppress(RuntimeError):  # allowed only before inter-op parallel work
         torch.set_num_interop_threads(n)
-    except RuntimeError:
-        pass
     return n
 
 
